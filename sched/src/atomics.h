@@ -1,0 +1,83 @@
+/*
+ * atomics.h - every atomic operation in weft goes through this header.
+ *
+ * Why one header: the memory orders of the scheduler are its correctness
+ * argument, so they are spelled out here, by name, in one place. A stress
+ * build (WEFT_ATOMIC_CHAOS) makes every operation below a point where the
+ * thread may yield or spin for a random while, which shakes out orderings
+ * that a quiet machine never produces; a model checker can hook the same
+ * points.
+ *
+ * Names: weft__ld_<order>, weft__st_<order>, weft__cas_<order> (strong),
+ * weft__xchg_<order>, weft__add_<order> (returns the old value). Orders:
+ * rlx (relaxed), acq (acquire), rel (release), ar (acq_rel), sc (seq_cst).
+ * The operand may be any integer or pointer lvalue; they are GCC/Clang
+ * __atomic builtins, so plain fields (not _Atomic) are used throughout.
+ */
+#ifndef WEFT_ATOMICS_H
+#define WEFT_ATOMICS_H
+
+#include <stdint.h>
+
+#include "sanitizer.h"
+
+#ifdef WEFT_ATOMIC_CHAOS
+void weft__chaos_point(void);
+#define WEFT__HOOK() weft__chaos_point()
+#else
+#define WEFT__HOOK() ((void)0)
+#endif
+
+#define WEFT__LD(p, o) (WEFT__HOOK(), __atomic_load_n((p), (o)))
+#define WEFT__ST(p, v, o) (WEFT__HOOK(), __atomic_store_n((p), (v), (o)))
+#define WEFT__XCHG(p, v, o) (WEFT__HOOK(), __atomic_exchange_n((p), (v), (o)))
+#define WEFT__ADD(p, v, o) (WEFT__HOOK(), __atomic_fetch_add((p), (v), (o)))
+/* Strong CAS; on failure *(e) receives the value found. */
+#define WEFT__CAS(p, e, v, o)                                                  \
+  (WEFT__HOOK(),                                                               \
+   __atomic_compare_exchange_n((p), (e), (v), 0, (o), __ATOMIC_ACQUIRE))
+
+#define weft__ld_rlx(p) WEFT__LD(p, __ATOMIC_RELAXED)
+#define weft__ld_acq(p) WEFT__LD(p, __ATOMIC_ACQUIRE)
+#define weft__ld_sc(p) WEFT__LD(p, __ATOMIC_SEQ_CST)
+#define weft__st_rlx(p, v) WEFT__ST(p, v, __ATOMIC_RELAXED)
+#define weft__st_rel(p, v) WEFT__ST(p, v, __ATOMIC_RELEASE)
+#define weft__st_sc(p, v) WEFT__ST(p, v, __ATOMIC_SEQ_CST)
+#define weft__xchg_ar(p, v) WEFT__XCHG(p, v, __ATOMIC_ACQ_REL)
+#define weft__add_rlx(p, v) WEFT__ADD(p, v, __ATOMIC_RELAXED)
+#define weft__add_ar(p, v) WEFT__ADD(p, v, __ATOMIC_ACQ_REL)
+#define weft__add_sc(p, v) WEFT__ADD(p, v, __ATOMIC_SEQ_CST)
+#define weft__cas_rel(p, e, v) WEFT__CAS(p, e, v, __ATOMIC_RELEASE)
+#define weft__cas_ar(p, e, v) WEFT__CAS(p, e, v, __ATOMIC_ACQ_REL)
+#define weft__cas_sc(p, e, v)                                                  \
+  (WEFT__HOOK(),                                                               \
+   __atomic_compare_exchange_n((p), (e), (v), 0, __ATOMIC_SEQ_CST,             \
+                               __ATOMIC_SEQ_CST))
+
+/* Full fence: orders every earlier store before every later load (the
+ * store-load ordering that the wake rule needs). On x86 a locked RMW on the
+ * stack is cheaper than mfence and just as strong for ordinary memory;
+ * ThreadSanitizer does not understand that idiom, so its builds use the
+ * C11 fence. */
+#if defined(__x86_64__) && !WEFT_TSAN
+static inline void weft__fence_sc(void) {
+  WEFT__HOOK();
+  __asm__ __volatile__("lock orq $0, -8(%%rsp)" ::: "memory", "cc");
+}
+#else
+static inline void weft__fence_sc(void) {
+  WEFT__HOOK();
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+#endif
+
+/* A hint inside spin loops. */
+static inline void weft__cpu_relax(void) {
+#if defined(__x86_64__)
+  __asm__ __volatile__("pause" ::: "memory");
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+#endif

@@ -1,0 +1,152 @@
+/*
+ * co.c - a coroutine's life: spawn, run, exit, join; and yield.
+ *
+ * Spawn is "work first": the child runs at once on the spawning worker and
+ * the parent is queued on the ring, where an idle worker may steal it.
+ * Why: a spawn loop then touches one hot stack instead of piling up
+ * thousands of fresh ones, a spawn costs two switches and no wakeup in the
+ * common case, and fork-join code (fib, skynet) gets its parallelism from
+ * thieves taking continuations, as in Cilk.
+ *
+ * Exit and join, with joiner = NULL | the joining coroutine | JOIN_DONE:
+ *   E1. the finishing coroutine stores its result and switches away for
+ *       good, leaving AFTER_EXIT for the next context;
+ *   E2. that context (off the dead stack) exchanges joiner with JOIN_DONE
+ *       (acq_rel, which publishes the result); if it found a joiner, it
+ *       unparks it. A detached coroutine's stack is freed instead.
+ *   J1. join CASes joiner NULL -> self; if that fails, the coroutine is
+ *       already done; otherwise it parks until E2 unparks it.
+ *   J2. join reads the result and frees the stack. Nobody else touches the
+ *       record after E2's exchange, so this is safe on any thread.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "ctx.h"
+#include "internal.h"
+
+#define ID_BATCH 1024
+
+static uint64_t take_id(struct weft_runtime *rt, weft__worker *w) {
+  if (!w)
+    return weft__add_rlx(&rt->next_id, 1);
+  if (w->next_id == w->end_id) {
+    w->next_id = weft__add_rlx(&rt->next_id, ID_BATCH);
+    w->end_id = w->next_id + ID_BATCH;
+  }
+  return w->next_id++;
+}
+
+static __attribute__((noreturn)) void co_entry(void *p) {
+  weft_co *co = p;
+  weft__switch_finish(co);
+  weft__after_switch(weft__current_worker());
+  co->result = co->fn(co->arg);
+  weft__worker *w = weft__current_worker(); /* E1 */
+  w->after = (weft__after){WEFT__AFTER_EXIT, co, NULL, NULL};
+  weft__switch_dying(w, co, weft__next_local(w));
+}
+
+int weft__spawn_in(struct weft_runtime *rt, weft__worker *w, weft_co **out,
+                   void *(*fn)(void *), void *arg, bool detached) {
+  if (!fn)
+    return -EINVAL;
+  weft_co *co;
+  int rc = weft__stack_alloc(rt, w, &co);
+  if (rc)
+    return rc;
+  co->fn = fn;
+  co->arg = arg;
+  co->result = NULL;
+  co->joiner = NULL;
+  co->next = NULL;
+  co->wake_result = 0;
+  co->flags = WEFT__CO_LIVE | (detached ? WEFT__CO_DETACHED : 0);
+  co->state = WEFT__RUNNABLE;
+  co->id = take_id(rt, w);
+  co->sp = weft__ctx_make(co, co_entry, co);
+#if WEFT_TSAN
+  co->tsan_fiber = __tsan_create_fiber(0);
+#endif
+  *out = co;
+  return 0;
+}
+
+int weft_spawn(weft_co **out, void *(*fn)(void *), void *arg) {
+  weft__worker *w = weft__current_worker();
+  weft_co *self = w ? w->current : NULL;
+  if (!self)
+    return WEFT_ENOTCO;
+  weft_co *co;
+  int rc = weft__spawn_in(w->rt, w, &co, fn, arg, out == NULL);
+  if (rc)
+    return rc;
+  if (out)
+    *out = co;
+  /* Work first: run the child now, queue ourselves (after the switch). */
+  w->after = (weft__after){WEFT__AFTER_REQUEUE, self, NULL, NULL};
+  weft__schedule(w, co);
+  return 0;
+}
+
+void weft__co_finish(weft__worker *w, weft_co *co) { /* E2 */
+  if (co->flags & WEFT__CO_DETACHED) {
+    weft__stack_free(co->rt, w, co);
+    return;
+  }
+  weft_co *j = weft__xchg_ar(&co->joiner, WEFT__JOIN_DONE);
+  if (j)
+    weft__unpark(j, 0);
+}
+
+int weft_join(weft_co *co, void **result) {
+  if (!co)
+    return -EINVAL;
+  weft__worker *w = weft__current_worker();
+  weft_co *self = w && w->current ? w->current : weft__foreign_self();
+  if (co == self)
+    return -EDEADLK;
+  if (co->flags & WEFT__CO_DETACHED)
+    return -EINVAL;
+  weft_co *expected = NULL;
+  if (weft__cas_ar(&co->joiner, &expected, self)) { /* J1 */
+    int rc = weft__park(WEFT__PARK_JOIN, NULL, NULL);
+    if (rc) /* the runtime stopped first; co went with it */
+      return rc;
+  }
+  if (result) /* J2 */
+    *result = co->result;
+  weft__stack_free(co->rt, weft__current_worker(), co);
+  return 0;
+}
+
+void weft_yield(void) {
+  weft__worker *w = weft__current_worker();
+  weft_co *self = w ? w->current : NULL;
+  if (!self)
+    return;
+  if (weft__ld_rlx(&w->rt->stopping)) {
+    /* The runtime is stopping: leave for good (runtime.c, stop step 1). */
+    weft__schedule(w, NULL);
+    return;
+  }
+  weft_co *next = weft__next_local(w);
+  if (!next)
+    next = weft__inject_pop(w->rt);
+  if (!next)
+    return;
+  w->after = (weft__after){WEFT__AFTER_REQUEUE, self, NULL, NULL};
+  weft__schedule(w, next);
+}
+
+weft_co *weft_self(void) {
+  weft__worker *w = weft__current_worker();
+  return w ? w->current : NULL;
+}
+
+uint64_t weft_co_id(const weft_co *co) { return co ? co->id : 0; }
+
+unsigned weft_workers(void) {
+  weft__worker *w = weft__current_worker();
+  return w ? w->rt->nworkers : 0;
+}

@@ -1,0 +1,32 @@
+/*
+ * error.c - weft_strerror: a name for every code a weft call returns.
+ * Negative errno values get the C library's description; WEFT_E* codes
+ * (below -1000) get their own. Later modules add theirs to the table.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <string.h>
+
+#include "internal.h"
+
+static const struct {
+  int code;
+  const char *text;
+} weft_codes[] = {
+    {WEFT_ENOTCO, "not called from a coroutine"},
+};
+
+const char *weft_strerror(int code) {
+  if (code == 0)
+    return "success";
+  for (size_t i = 0; i < sizeof weft_codes / sizeof weft_codes[0]; i++)
+    if (weft_codes[i].code == code)
+      return weft_codes[i].text;
+  if (code < 0 && code > WEFT_EBASE) {
+    const char *d = strerrordesc_np(-code);
+    if (d)
+      return d;
+  }
+  return "unknown weft error code";
+}

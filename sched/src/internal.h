@@ -1,0 +1,242 @@
+/*
+ * internal.h - the records the scheduler is made of, shared by sched/src.
+ *
+ * Ownership in one paragraph: a runtime owns its workers, its inject queue,
+ * its idle list and its stack registry. A worker owns its run queue (ring +
+ * LIFO slot; thieves may take from the ring's head only), its stack pool
+ * and its "after switch" slot. A coroutine record lives at the top of its
+ * own stack mapping (one allocation per coroutine, and a parked coroutine
+ * costs one touched page), so freeing a coroutine is returning its stack.
+ *
+ * Files: ctx.* (machine switch), stack.c (mappings, guard pages, pools,
+ * overflow report), runq.c (ring, inject queue), park.c (the park/unpark
+ * protocol), worker.c (worker loop, stealing, sleep and the wake rule),
+ * co.c (spawn, exit, join, yield), runtime.c (start/stop, config), error.c.
+ */
+#ifndef WEFT_SCHED_INTERNAL_H
+#define WEFT_SCHED_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atomics.h"
+#include "weft/sched.h"
+
+#define WEFT__HIDDEN __attribute__((visibility("hidden")))
+#define WEFT__CACHELINE 64
+
+/* ---- coroutine states (weft_co.state), see park.c for the protocol ---- */
+enum {
+  WEFT__RUNNING = 0,  /* on a worker (or a foreign thread, not parked)     */
+  WEFT__PARKING = 1,  /* announced a park, still on its own stack          */
+  WEFT__PARKED = 2,   /* off its stack; only an unpark makes it runnable    */
+  WEFT__NOTIFIED = 3, /* unparked before it finished parking: a permit      */
+  WEFT__RUNNABLE = 4, /* in a run queue                                     */
+};
+
+/* Why a coroutine is parked (for reports and, later, probes). */
+typedef enum weft__park_reason {
+  WEFT__PARK_JOIN = 0,
+  WEFT__PARK_SYNC,
+  WEFT__PARK_CHANNEL,
+  WEFT__PARK_FD,
+  WEFT__PARK_TIMER,
+  WEFT__PARK_DNS,
+  WEFT__PARK_HTTP,
+  WEFT__PARK_OFFLOAD,
+  WEFT__PARK_TEST,
+} weft__park_reason;
+
+enum {
+  WEFT__CO_DETACHED = 1u << 0, /* frees itself at exit */
+  WEFT__CO_FOREIGN = 1u << 1,  /* a foreign thread's stand-in: parks on a futex */
+  WEFT__CO_LIVE = 1u << 2,     /* spawned and not yet freed (stack registry) */
+};
+
+/* Marks weft_co.joiner once the coroutine has finished. */
+#define WEFT__JOIN_DONE ((weft_co *)(uintptr_t)1)
+
+struct weft_co {
+  void *sp;          /* saved stack pointer while not running */
+  uint32_t state;    /* WEFT__RUNNING ... (atomic) */
+  int wake_result;   /* what park() returns; written before the unpark CAS */
+  uint32_t flags;
+  uint32_t park_reason;
+  uint64_t id;
+  void *(*fn)(void *);
+  void *arg;
+  void *result;       /* fn's return value, published by the joiner CAS */
+  weft_co *joiner;    /* NULL, the joining coroutine, or WEFT__JOIN_DONE */
+  weft_co *next;      /* run queue / pool / inject links */
+  struct weft_runtime *rt;
+  /* The mapping: [map, map + guard) is the guard, the record sits at the
+   * top of [map + guard, map + map_size). */
+  char *map;
+  size_t map_size;
+  weft_co *reg_prev, *reg_next; /* stack registry (all mappings) */
+#if WEFT_ASAN
+  void *asan_fake_stack;
+#endif
+#if WEFT_TSAN
+  void *tsan_fiber;
+#endif
+};
+
+/* The pending action that the context switched to performs for the one
+ * that switched away (a context cannot requeue or free itself while it is
+ * still running on its own stack). */
+typedef enum weft__after_op {
+  WEFT__AFTER_NONE = 0,
+  WEFT__AFTER_REQUEUE, /* yield / spawn: put co on the ring's tail */
+  WEFT__AFTER_PARK,    /* finish co's park (park.c step 3) */
+  WEFT__AFTER_EXIT,    /* co has finished: wake its joiner or free it */
+} weft__after_op;
+
+typedef struct weft__after {
+  weft__after_op op;
+  weft_co *co;
+  void (*unlock)(void *); /* AFTER_PARK: released once co is off its stack */
+  void *unlock_arg;
+} weft__after;
+
+#define WEFT__RING_SIZE 256u
+#define WEFT__RING_MASK (WEFT__RING_SIZE - 1)
+#define WEFT__LIFO_MAX_RUNS 16u  /* consecutive LIFO-slot runs before the ring */
+#define WEFT__INJECT_INTERVAL 61u /* ticks between inject-queue checks */
+
+typedef struct weft__worker {
+  /* Thieves touch head and ring; keep the owner's hot fields apart. */
+  uint32_t head __attribute__((aligned(WEFT__CACHELINE))); /* CAS by all */
+  uint32_t tail; /* written by the owner only (store-release) */
+  weft_co *ring[WEFT__RING_SIZE];
+
+  /* Owner-only from here on. */
+  weft_co *lifo __attribute__((aligned(WEFT__CACHELINE)));
+  uint32_t lifo_runs;
+  uint32_t tick;
+  bool searching; /* counted in rt->nsearching */
+  unsigned index;
+  uint64_t rng;
+  weft_co *current; /* running coroutine, NULL on the scheduler stack */
+  void *sched_sp;   /* the worker's own stack while a coroutine runs */
+  weft__after after;
+  /* stack pool (owner only) */
+  weft_co *pool;
+  unsigned pool_len;
+  /* id allocation: [next_id, end_id) reserved from rt->next_id */
+  uint64_t next_id, end_id;
+
+  /* sleeping: the futex word a waker bumps; idle says "on the idle list" */
+  uint32_t wake_seq __attribute__((aligned(WEFT__CACHELINE)));
+  bool idle; /* guarded by rt->idle_lock */
+
+  pthread_t thread;
+  struct weft_runtime *rt;
+  void *altstack; /* sigaltstack for the overflow report */
+  size_t altstack_size;
+#if WEFT_ASAN
+  void *asan_sched_fake;
+  const void *thread_stack_bottom;
+  size_t thread_stack_size;
+#endif
+#if WEFT_TSAN
+  void *tsan_fiber; /* the worker thread's own fiber */
+#endif
+} weft__worker;
+
+struct weft_runtime {
+  unsigned nworkers;
+  size_t stack_size; /* usable bytes per coroutine stack, page multiple */
+  weft__worker *workers;
+
+  /* Wake rule state (worker.c). */
+  uint32_t nsearching __attribute__((aligned(WEFT__CACHELINE)));
+  uint32_t nidle;
+  uint32_t stopping;
+
+  pthread_mutex_t idle_lock __attribute__((aligned(WEFT__CACHELINE)));
+  unsigned *idle_stack; /* indices of idle workers */
+  unsigned idle_len;
+
+  /* Inject queue: coroutines from foreign threads, the poller, overflow. */
+  pthread_mutex_t inject_lock __attribute__((aligned(WEFT__CACHELINE)));
+  weft_co *inject_head, *inject_tail;
+  uint32_t inject_len; /* atomic; read without the lock as a hint */
+
+  /* Stack registry: every mapping, live or pooled (stack.c). */
+  pthread_mutex_t reg_lock __attribute__((aligned(WEFT__CACHELINE)));
+  weft_co *reg_head;
+  size_t reg_count;
+  weft_co *gpool; /* shared pool, for foreign threads and rebalancing */
+  unsigned gpool_len;
+
+  uint64_t next_id __attribute__((aligned(WEFT__CACHELINE)));
+  uint32_t live; /* coroutines spawned and not yet finished (atomic) */
+};
+
+/* ---- worker.c ---- */
+WEFT__HIDDEN weft__worker *weft__current_worker(void);
+WEFT__HIDDEN void weft__set_current_worker(weft__worker *w);
+WEFT__HIDDEN void *weft__worker_main(void *arg);
+WEFT__HIDDEN void weft__wake_one(struct weft_runtime *rt);
+WEFT__HIDDEN void weft__wake_all(struct weft_runtime *rt);
+WEFT__HIDDEN weft_co *weft__next_local(weft__worker *w);
+WEFT__HIDDEN void weft__switch(weft__worker *w, weft_co *from, weft_co *to);
+WEFT__HIDDEN __attribute__((noreturn)) void
+weft__switch_dying(weft__worker *w, weft_co *from, weft_co *to);
+WEFT__HIDDEN void weft__switch_finish(weft_co *self);
+WEFT__HIDDEN void weft__after_switch(weft__worker *w);
+WEFT__HIDDEN void weft__schedule(weft__worker *w, weft_co *to);
+
+/* ---- runq.c ---- */
+WEFT__HIDDEN void weft__ring_push(weft__worker *w, weft_co *co);
+WEFT__HIDDEN weft_co *weft__ring_pop(weft__worker *w);
+WEFT__HIDDEN uint32_t weft__ring_len(const weft__worker *w);
+WEFT__HIDDEN weft_co *weft__ring_steal(weft__worker *thief,
+                                       weft__worker *victim);
+WEFT__HIDDEN void weft__inject_push(struct weft_runtime *rt, weft_co *first,
+                                    weft_co *last, uint32_t n);
+WEFT__HIDDEN weft_co *weft__inject_pop(struct weft_runtime *rt);
+WEFT__HIDDEN weft_co *weft__inject_pop_batch(struct weft_runtime *rt,
+                                             weft__worker *w);
+WEFT__HIDDEN void weft__make_runnable(weft__worker *w, struct weft_runtime *rt,
+                                      weft_co *co, bool lifo);
+
+/* ---- park.c ---- */
+WEFT__HIDDEN int weft__park(weft__park_reason why, void (*unlock)(void *),
+                            void *arg);
+WEFT__HIDDEN void weft__unpark(weft_co *co, int result);
+WEFT__HIDDEN void weft__finish_park(weft__worker *w, const weft__after *a);
+WEFT__HIDDEN weft_co *weft__foreign_self(void);
+
+/* ---- stack.c ---- */
+WEFT__HIDDEN int weft__stack_alloc(struct weft_runtime *rt, weft__worker *w,
+                                   weft_co **out);
+WEFT__HIDDEN void weft__stack_free(struct weft_runtime *rt, weft__worker *w,
+                                   weft_co *co);
+WEFT__HIDDEN void weft__stack_trim(struct weft_runtime *rt, weft__worker *w);
+WEFT__HIDDEN void weft__stack_release_all(struct weft_runtime *rt);
+WEFT__HIDDEN int weft__stack_global_init(void);
+WEFT__HIDDEN int weft__altstack_install(weft__worker *w);
+WEFT__HIDDEN void weft__altstack_remove(weft__worker *w);
+WEFT__HIDDEN size_t weft__page_size(void);
+WEFT__HIDDEN const char *weft__stack_guard_name(void);
+
+/* ---- co.c ---- */
+WEFT__HIDDEN int weft__spawn_in(struct weft_runtime *rt, weft__worker *w,
+                                weft_co **out, void *(*fn)(void *), void *arg,
+                                bool detached);
+WEFT__HIDDEN void weft__co_finish(weft__worker *w, weft_co *co);
+
+/* ---- alloc.c: the library's own records (jemalloc unless disabled) ---- */
+WEFT__HIDDEN void *weft__malloc(size_t n);
+WEFT__HIDDEN void *weft__calloc(size_t n, size_t size);
+WEFT__HIDDEN void weft__free(void *p, size_t n);
+
+/* ---- futex ---- */
+WEFT__HIDDEN void weft__futex_wait(uint32_t *addr, uint32_t expected);
+WEFT__HIDDEN void weft__futex_wake(uint32_t *addr, int n);
+
+#endif

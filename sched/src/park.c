@@ -1,0 +1,143 @@
+/*
+ * park.c - the one park/unpark protocol under everything that blocks.
+ *
+ * Join, the sync primitives, sockets, timers, DNS and HTTP all wait the
+ * same way: the waiter registers itself somewhere a waker will find it
+ * (a join slot, a wait list under a lock, an fd record), then parks; the
+ * waker takes it from there and unparks it. This file makes that safe when
+ * the unpark races the park, on any worker or on a foreign thread.
+ *
+ * States (weft_co.state): RUNNING, PARKING, PARKED, NOTIFIED, RUNNABLE.
+ *
+ * Park, by coroutine C on worker W:
+ *   1. C CASes RUNNING -> PARKING. If the CAS finds NOTIFIED, an unpark
+ *      already came (step U1): C consumes it (NOTIFIED -> RUNNING, which
+ *      only C may do), releases its lock and returns without switching.
+ *   2. C records AFTER_PARK(C, unlock) in W's after-switch slot and switches
+ *      to the next runnable context on W (or to W's scheduler stack).
+ *      C's registers are now saved; nothing runs on C's stack.
+ *   3. The context that W switched to runs the after-switch action: first
+ *      unlock(arg) (the waiter's lock may live on C's stack, which is still
+ *      frozen because nobody can run C while it is PARKING), then CAS
+ *      PARKING -> PARKED. Only now is C visible as parked. If the CAS finds
+ *      NOTIFIED, the unpark came during steps 2-3: W queues C at once.
+ *      After a successful CAS W never touches C again.
+ *
+ * Unpark(C, result), by anyone holding C's registration:
+ *   U0. Store result in C.wake_result (published by the CAS below).
+ *   U1. RUNNING or PARKING -> NOTIFIED: C has not finished parking; step 1
+ *       or step 3 will see the permit. Nothing else to do.
+ *   U2. PARKED -> RUNNABLE, then queue C: on the waker's own worker (the
+ *       LIFO slot, so a message and its receiver stay warm on one core),
+ *       else the inject queue; both then apply the wake rule (worker.c).
+ *       A foreign thread's stand-in is woken with a futex instead.
+ *   Anything else (RUNNABLE, NOTIFIED) is a second unpark of one park: a
+ *   bug in the caller, reported and aborted rather than silently running C
+ *   twice.
+ *
+ * The rule every primitive follows: each registration is completed by
+ * exactly one unpark, by whoever removes the waiter from where it was
+ * registered (the waker, a canceller or a timer: the first to claim it).
+ * A permit (NOTIFIED) is therefore always consumed by the park it was meant
+ * for, never by a later unrelated one.
+ *
+ * What breaks otherwise: without PARKING, a waker could see C parked while
+ * C is still running on its stack, and a second worker would resume C on
+ * top of it. Without NOTIFIED, an unpark between registration and step 3
+ * would be lost and C would sleep forever.
+ *
+ * Foreign threads (weft_join from main(), weft_run's caller) use a
+ * thread-local stand-in record: RUNNING -> PARKED directly (there is no
+ * stack to leave), then futex-wait while PARKED.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+static __thread weft_co foreign_rec = {.flags = WEFT__CO_FOREIGN};
+
+weft_co *weft__foreign_self(void) { return &foreign_rec; }
+
+static int consume_permit(weft_co *co, void (*unlock)(void *), void *arg) {
+  if (unlock)
+    unlock(arg);
+  /* Only the parker leaves NOTIFIED; the failed CAS loaded with acquire. */
+  weft__st_rlx(&co->state, WEFT__RUNNING);
+  return co->wake_result;
+}
+
+static int foreign_park(weft__park_reason why, void (*unlock)(void *),
+                        void *arg) {
+  weft_co *co = &foreign_rec;
+  co->park_reason = why;
+  uint32_t s = WEFT__RUNNING;
+  if (!weft__cas_ar(&co->state, &s, WEFT__PARKED))
+    return consume_permit(co, unlock, arg);
+  if (unlock)
+    unlock(arg);
+  while ((s = weft__ld_acq(&co->state)) == WEFT__PARKED)
+    weft__futex_wait(&co->state, WEFT__PARKED);
+  weft__st_rlx(&co->state, WEFT__RUNNING);
+  return co->wake_result;
+}
+
+int weft__park(weft__park_reason why, void (*unlock)(void *), void *arg) {
+  weft__worker *w = weft__current_worker();
+  weft_co *co = w ? w->current : NULL;
+  if (!co)
+    return foreign_park(why, unlock, arg);
+  co->park_reason = why;
+  uint32_t s = WEFT__RUNNING; /* step 1 */
+  if (!weft__cas_ar(&co->state, &s, WEFT__PARKING))
+    return consume_permit(co, unlock, arg);
+  w->after = (weft__after){WEFT__AFTER_PARK, co, unlock, arg}; /* step 2 */
+  weft__schedule(w, weft__next_local(w));
+  /* Resumed by a worker that took us from a run queue: state is RUNNING. */
+  return co->wake_result;
+}
+
+void weft__finish_park(weft__worker *w, const weft__after *a) {
+  weft_co *co = a->co;
+  if (a->unlock) /* step 3 */
+    a->unlock(a->unlock_arg);
+  uint32_t s = WEFT__PARKING;
+  if (weft__cas_ar(&co->state, &s, WEFT__PARKED))
+    return;
+  /* NOTIFIED while parking: run it again, behind what is already queued. */
+  weft__st_rlx(&co->state, WEFT__RUNNABLE);
+  weft__make_runnable(w, co->rt, co, false);
+}
+
+static void double_unpark(weft_co *co, uint32_t s) {
+  fprintf(stderr,
+          "weft: coroutine %llu unparked twice (state %u): a wait was "
+          "completed by two wakers\n",
+          (unsigned long long)co->id, s);
+  abort();
+}
+
+void weft__unpark(weft_co *co, int result) {
+  co->wake_result = result; /* U0 */
+  uint32_t s = weft__ld_acq(&co->state);
+  for (;;) {
+    switch (s) {
+    case WEFT__RUNNING:
+    case WEFT__PARKING: /* U1 */
+      if (weft__cas_ar(&co->state, &s, WEFT__NOTIFIED))
+        return;
+      break;
+    case WEFT__PARKED: /* U2 */
+      if (weft__cas_ar(&co->state, &s, WEFT__RUNNABLE)) {
+        if (co->flags & WEFT__CO_FOREIGN)
+          weft__futex_wake(&co->state, 1);
+        else
+          weft__make_runnable(weft__current_worker(), co->rt, co, true);
+        return;
+      }
+      break;
+    default:
+      double_unpark(co, s);
+    }
+  }
+}

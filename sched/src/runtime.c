@@ -1,0 +1,212 @@
+/*
+ * runtime.c - starting and stopping a runtime; weft_run; the embedding API.
+ *
+ * Start: resolve the configuration (cfg, then WEFT_WORKERS, then the CPUs
+ * in the affinity mask), allocate the runtime and its workers, start one
+ * thread per worker. Any failure undoes what was done and returns a code.
+ *
+ * Stop (weft_runtime_stop), in order:
+ *   1. set `stopping` and wake every worker; each finishes the coroutine
+ *      it is running up to its next scheduling point, then leaves its loop
+ *      without taking more work;
+ *   2. join the worker threads: from here no thread runs in the runtime;
+ *   3. unpark, with -ECANCELED, every foreign thread blocked in weft_join
+ *      on a coroutine that did not finish;
+ *   4. unmap every stack on the registry (live coroutines included: their
+ *      records live there) and free the runtime.
+ * Coroutines alive at stop are never resumed: their remaining code,
+ * cleanup included, does not run. That is the defined behaviour.
+ *
+ * weft_run = start + spawn fn as the first coroutine + join it from the
+ * calling thread (which blocks on a futex) + stop.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+#define MAX_WORKERS 1024u
+#define DEFAULT_STACK (256u * 1024u)
+#define MIN_STACK (16u * 1024u)
+#define MAX_STACK (1024u * 1024u * 1024u)
+
+static unsigned affinity_cpus(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    int n = CPU_COUNT(&set);
+    if (n > 0)
+      return (unsigned)n;
+  }
+  return 1;
+}
+
+/* Parse WEFT_WORKERS. Returns 0 and leaves *out alone when it is unset. */
+static int env_workers(unsigned *out) {
+  const char *s = getenv("WEFT_WORKERS");
+  if (!s || !*s)
+    return 0;
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  while (*end == ' ' || *end == '\t' || *end == '\n')
+    end++;
+  if (errno || *end || end == s || v < 1 || v > MAX_WORKERS || s[0] == '-') {
+    fprintf(stderr, "weft: WEFT_WORKERS=\"%s\" is not a worker count (1..%u)\n",
+            s, MAX_WORKERS);
+    return -EINVAL;
+  }
+  *out = (unsigned)v;
+  return 0;
+}
+
+static int resolve_config(const weft_config *cfg, unsigned *workers,
+                          size_t *stack) {
+  *workers = cfg && cfg->workers ? cfg->workers : 0;
+  if (*workers > MAX_WORKERS) {
+    fprintf(stderr, "weft: %u workers asked for; at most %u\n", *workers,
+            MAX_WORKERS);
+    return -EINVAL;
+  }
+  if (!*workers) {
+    int rc = env_workers(workers);
+    if (rc)
+      return rc;
+  }
+  if (!*workers)
+    *workers = affinity_cpus();
+  size_t ss = cfg && cfg->stack_size ? cfg->stack_size : DEFAULT_STACK;
+  if (ss < MIN_STACK || ss > MAX_STACK) {
+    fprintf(stderr, "weft: stack_size %zu is outside %u..%u bytes\n", ss,
+            MIN_STACK, MAX_STACK);
+    return -EINVAL;
+  }
+  size_t page = weft__page_size();
+  *stack = (ss + page - 1) / page * page;
+  return 0;
+}
+
+static void free_runtime(struct weft_runtime *rt) {
+  pthread_mutex_destroy(&rt->idle_lock);
+  pthread_mutex_destroy(&rt->inject_lock);
+  pthread_mutex_destroy(&rt->reg_lock);
+  weft__free(rt->idle_stack, rt->nworkers * sizeof *rt->idle_stack);
+  weft__free(rt->workers, rt->nworkers * sizeof *rt->workers);
+  weft__free(rt, sizeof *rt);
+}
+
+static void stop_threads(struct weft_runtime *rt, unsigned started) {
+  weft__st_sc(&rt->stopping, 1);
+  weft__wake_all(rt);
+  for (unsigned i = 0; i < started; i++)
+    pthread_join(rt->workers[i].thread, NULL);
+}
+
+int weft_runtime_start(const weft_config *cfg, weft_runtime **out) {
+  if (!out)
+    return -EINVAL;
+  *out = NULL;
+  weft__stack_global_init();
+  unsigned nworkers;
+  size_t stack;
+  int rc = resolve_config(cfg, &nworkers, &stack);
+  if (rc)
+    return rc;
+  struct weft_runtime *rt = weft__calloc(1, sizeof *rt);
+  if (!rt)
+    return -ENOMEM;
+  rt->nworkers = nworkers;
+  rt->stack_size = stack;
+  rt->next_id = 1;
+  pthread_mutex_init(&rt->idle_lock, NULL);
+  pthread_mutex_init(&rt->inject_lock, NULL);
+  pthread_mutex_init(&rt->reg_lock, NULL);
+  rt->workers = weft__calloc(nworkers, sizeof *rt->workers);
+  rt->idle_stack = weft__calloc(nworkers, sizeof *rt->idle_stack);
+  if (!rt->workers || !rt->idle_stack) {
+    free_runtime(rt);
+    return -ENOMEM;
+  }
+  for (unsigned i = 0; i < nworkers; i++) {
+    weft__worker *w = &rt->workers[i];
+    w->rt = rt;
+    w->index = i;
+    w->rng = 0x9E3779B97F4A7C15ull * (i + 1) | 1;
+  }
+  /* Workers must not inherit a blocked-signal mask surprise; they inherit
+   * the creator's, as any thread does. */
+  for (unsigned i = 0; i < nworkers; i++) {
+    rc = pthread_create(&rt->workers[i].thread, NULL, weft__worker_main,
+                        &rt->workers[i]);
+    if (rc) {
+      fprintf(stderr, "weft: cannot start worker thread %u of %u: %s\n", i,
+              nworkers, strerror(rc));
+      stop_threads(rt, i);
+      weft__stack_release_all(rt);
+      free_runtime(rt);
+      return -rc;
+    }
+  }
+  *out = rt;
+  return 0;
+}
+
+int weft_runtime_spawn(weft_runtime *rt, weft_co **out, void *(*fn)(void *),
+                       void *arg) {
+  if (!rt)
+    return -EINVAL;
+  if (weft__ld_acq(&rt->stopping))
+    return -ECANCELED;
+  weft_co *co;
+  int rc = weft__spawn_in(rt, NULL, &co, fn, arg, out == NULL);
+  if (rc)
+    return rc;
+  if (out)
+    *out = co;
+  weft__inject_push(rt, co, co, 1);
+  weft__wake_one(rt);
+  return 0;
+}
+
+int weft_runtime_stop(weft_runtime *rt) {
+  if (!rt)
+    return -EINVAL;
+  weft__worker *w = weft__current_worker();
+  if (w && w->rt == rt)
+    return -EDEADLK;
+  stop_threads(rt, rt->nworkers); /* steps 1-2 */
+  pthread_mutex_lock(&rt->reg_lock); /* step 3 */
+  for (weft_co *co = rt->reg_head; co; co = co->reg_next) {
+    if (!(co->flags & WEFT__CO_LIVE))
+      continue;
+    weft_co *j = weft__xchg_ar(&co->joiner, WEFT__JOIN_DONE);
+    if (j && j != WEFT__JOIN_DONE && (j->flags & WEFT__CO_FOREIGN))
+      weft__unpark(j, -ECANCELED);
+  }
+  pthread_mutex_unlock(&rt->reg_lock);
+  weft__stack_release_all(rt); /* step 4 */
+  free_runtime(rt);
+  return 0;
+}
+
+int weft_run(const weft_config *cfg, void *(*fn)(void *), void *arg,
+             void **result) {
+  if (!fn)
+    return -EINVAL;
+  weft_runtime *rt;
+  int rc = weft_runtime_start(cfg, &rt);
+  if (rc)
+    return rc;
+  weft_co *main_co;
+  rc = weft_runtime_spawn(rt, &main_co, fn, arg);
+  if (rc == 0)
+    rc = weft_join(main_co, result);
+  weft_runtime_stop(rt);
+  return rc;
+}

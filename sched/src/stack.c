@@ -1,0 +1,400 @@
+/*
+ * stack.c - coroutine stacks: mappings, guard pages, pools, and the
+ * overflow report.
+ *
+ * One mapping per coroutine, laid out low to high as
+ *     [guard page][stack, growing down ............][weft_co record]
+ * mmap'd MAP_NORESERVE, so only touched pages cost memory: a parked
+ * coroutine whose frames fit in the top page costs that one page, record
+ * included.
+ *
+ * Guard page. Preferred: madvise(MADV_GUARD_INSTALL) (Linux 6.13+), which
+ * marks the page inside the same mapping, so adjacent stacks merge into
+ * one kernel VMA and vm.max_map_count (65530 by default) never limits the
+ * number of stacks. Fallback: mprotect(PROT_NONE), which splits every stack
+ * into two VMAs and so caps live stacks near 32k; when that cap is hit,
+ * stack allocation fails with -EAGAIN and a one-time message that names
+ * vm.max_map_count. WEFT_STACK_GUARD=mprotect|madvise forces a mechanism
+ * (tests use it to check both).
+ *
+ * Pools. Each worker keeps up to POOL_MAX free stacks (owner only, no
+ * locks); beyond that it moves POOL_BATCH to the runtime's shared pool,
+ * and refills from there before mapping new ones, so stacks flow from the
+ * workers that finish coroutines to those that spawn them. A worker going
+ * idle trims its pool to POOL_IDLE and the shared pool to GPOOL_IDLE,
+ * unmapping the rest. Every mapping, live or pooled, is on the runtime's
+ * registry, so stopping the runtime frees stacks of coroutines that never
+ * finished.
+ *
+ * Overflow. A SIGSEGV handler, running on a per-worker alternate signal
+ * stack (the faulting stack has no room left), checks whether the fault
+ * address is in the running coroutine's guard page (or just below it); if
+ * so it writes "weft: stack overflow in coroutine N (stack 256 KiB)" and
+ * aborts. Any other fault is handed back to the previous disposition.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+#define POOL_MAX 64u
+#define POOL_BATCH 32u
+#define POOL_IDLE 4u
+#define GPOOL_MAX 4096u
+#define GPOOL_IDLE 64u
+#define ALTSTACK_SIZE (64u * 1024u)
+
+enum { GUARD_UNKNOWN = 0, GUARD_MADVISE, GUARD_MPROTECT };
+static int guard_mode;
+static size_t page_size;
+static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
+static int handler_installed;
+static struct sigaction old_segv;
+
+size_t weft__page_size(void) { return page_size; }
+
+static size_t record_size(void) {
+  return (sizeof(weft_co) + WEFT__CACHELINE - 1) & ~(size_t)(WEFT__CACHELINE - 1);
+}
+
+/* ---- mapping -------------------------------------------------------------- */
+
+static void map_limit_message(void) {
+  static int said;
+  if (__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+    return;
+  long max = -1;
+  FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+  if (f) {
+    if (fscanf(f, "%ld", &max) != 1)
+      max = -1;
+    fclose(f);
+  }
+  fprintf(stderr,
+          "weft: cannot map another coroutine stack: the process has reached "
+          "vm.max_map_count (%ld). Guard pages by mprotect cost two mappings "
+          "per stack; raise the limit (sysctl vm.max_map_count=262144) or run "
+          "on Linux 6.13+ where MADV_GUARD_INSTALL needs none.\n",
+          max);
+}
+
+/* ENOMEM from mmap/mprotect is the mapping limit when the count is near
+ * it; otherwise it is memory. */
+static int near_map_limit(void) {
+  long max = 65530, n = 0;
+  FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+  if (f) {
+    if (fscanf(f, "%ld", &max) != 1)
+      max = 65530;
+    fclose(f);
+  }
+  f = fopen("/proc/self/maps", "r");
+  if (!f)
+    return 0;
+  int c;
+  while ((c = getc(f)) != EOF)
+    n += c == '\n';
+  fclose(f);
+  return n + 16 >= max;
+}
+
+static int map_error(int err) {
+  if (err == ENOMEM && near_map_limit()) {
+    map_limit_message();
+    return -EAGAIN;
+  }
+  return err == ENOMEM || err == EAGAIN ? -ENOMEM : -err;
+}
+
+static int install_guard(char *map) {
+  if (guard_mode == GUARD_MADVISE) {
+    if (madvise(map, page_size, MADV_GUARD_INSTALL) == 0)
+      return 0;
+    return -errno;
+  }
+  if (mprotect(map, page_size, PROT_NONE) == 0)
+    return 0;
+  return -errno;
+}
+
+static void reg_add(struct weft_runtime *rt, weft_co *co) {
+  pthread_mutex_lock(&rt->reg_lock);
+  co->reg_prev = NULL;
+  co->reg_next = rt->reg_head;
+  if (rt->reg_head)
+    rt->reg_head->reg_prev = co;
+  rt->reg_head = co;
+  rt->reg_count++;
+  pthread_mutex_unlock(&rt->reg_lock);
+}
+
+/* Called with reg_lock held. */
+static void reg_remove_locked(struct weft_runtime *rt, weft_co *co) {
+  if (co->reg_prev)
+    co->reg_prev->reg_next = co->reg_next;
+  else
+    rt->reg_head = co->reg_next;
+  if (co->reg_next)
+    co->reg_next->reg_prev = co->reg_prev;
+  rt->reg_count--;
+}
+
+static void unmap(weft_co *co) {
+#if WEFT_TSAN
+  if (co->flags & WEFT__CO_LIVE)
+    __tsan_destroy_fiber(co->tsan_fiber);
+#endif
+  munmap(co->map, co->map_size);
+}
+
+static int map_new(struct weft_runtime *rt, weft_co **out) {
+  size_t map_size = page_size + rt->stack_size;
+  char *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1,
+                   0);
+  if (map == MAP_FAILED)
+    return map_error(errno);
+  int rc = install_guard(map);
+  if (rc) {
+    munmap(map, map_size);
+    return map_error(-rc);
+  }
+  weft_co *co = (weft_co *)(map + map_size - record_size());
+  memset(co, 0, sizeof *co);
+  co->map = map;
+  co->map_size = map_size;
+  co->rt = rt;
+  reg_add(rt, co);
+  *out = co;
+  return 0;
+}
+
+/* ---- pools ---------------------------------------------------------------- */
+
+/* Move up to n stacks from the shared pool to w's pool. */
+static void refill(struct weft_runtime *rt, weft__worker *w, unsigned n) {
+  pthread_mutex_lock(&rt->reg_lock);
+  while (n-- && rt->gpool) {
+    weft_co *co = rt->gpool;
+    rt->gpool = co->next;
+    rt->gpool_len--;
+    co->next = w->pool;
+    w->pool = co;
+    w->pool_len++;
+  }
+  pthread_mutex_unlock(&rt->reg_lock);
+}
+
+int weft__stack_alloc(struct weft_runtime *rt, weft__worker *w, weft_co **out) {
+  weft_co *co = NULL;
+  if (w && w->rt == rt) {
+    if (!w->pool && weft__ld_rlx(&rt->gpool_len))
+      refill(rt, w, POOL_BATCH);
+    co = w->pool;
+    if (co) {
+      w->pool = co->next;
+      w->pool_len--;
+    }
+  } else if (weft__ld_rlx(&rt->gpool_len)) {
+    pthread_mutex_lock(&rt->reg_lock);
+    co = rt->gpool;
+    if (co) {
+      rt->gpool = co->next;
+      rt->gpool_len--;
+    }
+    pthread_mutex_unlock(&rt->reg_lock);
+  }
+  if (!co)
+    return map_new(rt, out);
+  *out = co;
+  return 0;
+}
+
+/* Give a stack to the shared pool, or unmap it past GPOOL_MAX. Called with
+ * reg_lock held. */
+static void gpool_put_locked(struct weft_runtime *rt, weft_co *co) {
+  if (rt->gpool_len < GPOOL_MAX) {
+    co->next = rt->gpool;
+    rt->gpool = co;
+    weft__st_rlx(&rt->gpool_len, rt->gpool_len + 1);
+  } else {
+    reg_remove_locked(rt, co);
+    unmap(co);
+  }
+}
+
+static void retire(weft_co *co) {
+#if WEFT_TSAN
+  __tsan_destroy_fiber(co->tsan_fiber);
+  co->tsan_fiber = NULL;
+#endif
+  co->flags = 0;
+}
+
+void weft__stack_free(struct weft_runtime *rt, weft__worker *w, weft_co *co) {
+  retire(co);
+  if (w && w->rt == rt) {
+    co->next = w->pool;
+    w->pool = co;
+    if (++w->pool_len <= POOL_MAX)
+      return;
+    pthread_mutex_lock(&rt->reg_lock);
+    for (unsigned i = 0; i < POOL_BATCH; i++) {
+      weft_co *c = w->pool;
+      w->pool = c->next;
+      w->pool_len--;
+      gpool_put_locked(rt, c);
+    }
+    pthread_mutex_unlock(&rt->reg_lock);
+    return;
+  }
+  pthread_mutex_lock(&rt->reg_lock);
+  gpool_put_locked(rt, co);
+  pthread_mutex_unlock(&rt->reg_lock);
+}
+
+void weft__stack_trim(struct weft_runtime *rt, weft__worker *w) {
+  if (w->pool_len <= POOL_IDLE && weft__ld_rlx(&rt->gpool_len) <= GPOOL_IDLE)
+    return;
+  pthread_mutex_lock(&rt->reg_lock);
+  while (w->pool_len > POOL_IDLE) {
+    weft_co *c = w->pool;
+    w->pool = c->next;
+    w->pool_len--;
+    reg_remove_locked(rt, c);
+    unmap(c);
+  }
+  while (rt->gpool_len > GPOOL_IDLE) {
+    weft_co *c = rt->gpool;
+    rt->gpool = c->next;
+    rt->gpool_len--;
+    reg_remove_locked(rt, c);
+    unmap(c);
+  }
+  pthread_mutex_unlock(&rt->reg_lock);
+}
+
+void weft__stack_release_all(struct weft_runtime *rt) {
+  pthread_mutex_lock(&rt->reg_lock);
+  weft_co *co = rt->reg_head;
+  while (co) {
+    weft_co *next = co->reg_next;
+    unmap(co);
+    co = next;
+  }
+  rt->reg_head = NULL;
+  rt->reg_count = 0;
+  rt->gpool = NULL;
+  rt->gpool_len = 0;
+  pthread_mutex_unlock(&rt->reg_lock);
+}
+
+/* ---- overflow report ------------------------------------------------------ */
+
+static void put_u64(char **p, unsigned long long v) {
+  char tmp[24];
+  int n = 0;
+  do
+    tmp[n++] = (char)('0' + v % 10);
+  while (v /= 10);
+  while (n)
+    *(*p)++ = tmp[--n];
+}
+
+static void put_str(char **p, const char *s) {
+  while (*s)
+    *(*p)++ = *s++;
+}
+
+static void segv_handler(int sig, siginfo_t *si, void *uc) {
+  weft__worker *w = weft__current_worker();
+  weft_co *co = w ? w->current : NULL;
+  char *addr = si->si_addr;
+  if (co && addr >= co->map - 64 * 1024 && addr < co->map + page_size) {
+    char buf[160], *p = buf;
+    put_str(&p, "weft: stack overflow in coroutine ");
+    put_u64(&p, co->id);
+    put_str(&p, " (stack ");
+    put_u64(&p, (co->map_size - page_size) / 1024);
+    put_str(&p, " KiB)\n");
+    ssize_t r = write(STDERR_FILENO, buf, (size_t)(p - buf));
+    (void)r;
+    abort();
+  }
+  /* Not ours: restore what was there and let the fault happen again. */
+  (void)uc;
+  sigaction(sig, &old_segv, NULL);
+}
+
+int weft__stack_global_init(void) {
+  pthread_mutex_lock(&global_lock);
+  if (!page_size)
+    page_size = (size_t)sysconf(_SC_PAGESIZE);
+  if (guard_mode == GUARD_UNKNOWN) {
+    const char *g = getenv("WEFT_STACK_GUARD");
+    if (g && strcmp(g, "mprotect") == 0) {
+      guard_mode = GUARD_MPROTECT;
+    } else if (g && strcmp(g, "madvise") == 0) {
+      guard_mode = GUARD_MADVISE;
+    } else {
+      /* Probe once: Linux before 6.13 answers EINVAL. */
+      char *m = mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+      guard_mode = GUARD_MPROTECT;
+      if (m != MAP_FAILED) {
+        if (madvise(m, page_size, MADV_GUARD_INSTALL) == 0)
+          guard_mode = GUARD_MADVISE;
+        munmap(m, 2 * page_size);
+      }
+    }
+  }
+  if (!handler_installed) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = segv_handler;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+    handler_installed = 1;
+  }
+  pthread_mutex_unlock(&global_lock);
+  return 0;
+}
+
+const char *weft__stack_guard_name(void) {
+  return guard_mode == GUARD_MADVISE ? "madvise" : "mprotect";
+}
+
+int weft__altstack_install(weft__worker *w) {
+  w->altstack_size = ALTSTACK_SIZE;
+  w->altstack = mmap(NULL, w->altstack_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (w->altstack == MAP_FAILED) {
+    w->altstack = NULL;
+    return -ENOMEM;
+  }
+  stack_t ss = {.ss_sp = w->altstack, .ss_size = w->altstack_size};
+  sigaltstack(&ss, NULL);
+  return 0;
+}
+
+void weft__altstack_remove(weft__worker *w) {
+  if (!w->altstack)
+    return;
+  stack_t ss = {.ss_flags = SS_DISABLE};
+  sigaltstack(&ss, NULL);
+  munmap(w->altstack, w->altstack_size);
+  w->altstack = NULL;
+}

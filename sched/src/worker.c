@@ -1,0 +1,381 @@
+/*
+ * worker.c - worker threads: the switch, the loop, stealing, sleeping and
+ * the wake rule.
+ *
+ * A worker runs coroutines back to back on one OS thread. Switches go
+ * directly from one coroutine to the next when the worker has local work;
+ * only when it has none does it switch to its own (the thread's) stack,
+ * where find_work steals or sleeps. A switch leaves one "after" action for
+ * the context that resumes (weft__after_switch): requeue the coroutine that
+ * yielded, finish a park, or retire a finished coroutine. That action has
+ * to run after the switch because until then the old coroutine is still
+ * running on its stack, and a thief must not resume it there.
+ *
+ * Searching and sleeping (the wake rule). nsearching counts workers looking
+ * for work to steal; at most half of the busy workers may search at once.
+ * nidle counts workers on the idle list (asleep or about to be).
+ *   Producer (anything that puts a coroutine where another worker can take
+ *   it: a ring, the inject queue):
+ *     P1. publish the coroutine (ring tail store-release / inject lock);
+ *     P2. full fence;
+ *     P3. if nsearching != 0: done (a searcher will find it, see S3);
+ *     P4. if nidle != 0: CAS nsearching 0 -> 1 (one waker wins), pop an idle
+ *         worker and hand it that search slot, futex-wake it.
+ *   Worker going to sleep:
+ *     S1. put itself on the idle list (nidle++), under the idle lock;
+ *     S2. if it was searching: nsearching-- ;
+ *     S3. full fence, then look at every ring and the inject queue once
+ *         more; if anything is there, take itself off the idle list and
+ *         search again instead of sleeping;
+ *     S4. futex-wait on its wake_seq, read before S1.
+ *   A searcher that finds work stops searching; if it was the last one it
+ *   applies P2-P4 itself, because producers that saw it searching did not
+ *   wake anyone (their work may still be waiting).
+ * Why no wakeup is lost: P1-P2-P3/P4 and S1/S2-S3 are a store-buffer
+ * (Dekker) pattern with a full fence on both sides, so either the producer
+ * sees the sleeper counted (searching or idle) and wakes or relies on it,
+ * or the sleeper's S3 sees the published coroutine. Without the fence in
+ * P2 (a plain release store before the check) x86 may read nsearching
+ * before the store is visible, and a CPU sleeps while work waits.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <linux/futex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "ctx.h"
+#include "internal.h"
+
+static __thread weft__worker *tls_worker;
+
+/* Not inlined, and opaque to the optimiser: after a switch the coroutine
+ * may be on another thread, and a cached TLS address would be the old
+ * thread's. */
+__attribute__((noinline)) weft__worker *weft__current_worker(void) {
+  weft__worker *w = tls_worker;
+  __asm__ __volatile__("" : "+r"(w)::"memory");
+  return w;
+}
+
+__attribute__((noinline)) void weft__set_current_worker(weft__worker *w) {
+  tls_worker = w;
+  __asm__ __volatile__("" ::: "memory");
+}
+
+void weft__futex_wait(uint32_t *addr, uint32_t expected) {
+  syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+void weft__futex_wake(uint32_t *addr, int n) {
+  syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+/* ---- switching ---------------------------------------------------------- */
+
+#if WEFT_ASAN
+static void *stack_bottom(weft_co *co) {
+  return co->map + weft__page_size();
+}
+#endif
+
+/* Switch from the current context (coroutine `from`, or the scheduler stack
+ * when from is NULL) to `to` (NULL: the scheduler stack). `dying` says
+ * `from` will never run again. Returns when something switches back. */
+static void do_switch(weft__worker *w, weft_co *from, weft_co *to,
+                      bool dying) {
+  void **save = from ? &from->sp : &w->sched_sp;
+  void *target = to ? to->sp : w->sched_sp;
+  w->current = to;
+  if (to)
+    weft__st_rlx(&to->state, WEFT__RUNNING);
+#if WEFT_ASAN
+  void **fake = dying ? NULL : from ? &from->asan_fake_stack : &w->asan_sched_fake;
+  if (to)
+    __sanitizer_start_switch_fiber(fake, stack_bottom(to),
+                                   (size_t)((char *)to - (char *)stack_bottom(to)));
+  else
+    __sanitizer_start_switch_fiber(fake, w->thread_stack_bottom,
+                                   w->thread_stack_size);
+#else
+  (void)dying;
+#endif
+#if WEFT_TSAN
+  __tsan_switch_to_fiber(to ? to->tsan_fiber : w->tsan_fiber, 0);
+#endif
+  weft__ctx_switch(save, target);
+  weft__switch_finish(from);
+}
+
+/* First thing a context does once it runs again (or for the first time). */
+void weft__switch_finish(weft_co *self) {
+#if WEFT_ASAN
+  weft__worker *w = weft__current_worker();
+  const void *bottom;
+  size_t size;
+  __sanitizer_finish_switch_fiber(self ? self->asan_fake_stack : w->asan_sched_fake,
+                                  &bottom, &size);
+  (void)w;
+#else
+  (void)self;
+#endif
+}
+
+void weft__switch(weft__worker *w, weft_co *from, weft_co *to) {
+  do_switch(w, from, to, false);
+}
+
+void weft__switch_dying(weft__worker *w, weft_co *from, weft_co *to) {
+  do_switch(w, from, to, true);
+  __builtin_unreachable();
+}
+
+void weft__schedule(weft__worker *w, weft_co *to) {
+  do_switch(w, w->current, to, false);
+  weft__after_switch(weft__current_worker());
+}
+
+void weft__after_switch(weft__worker *w) {
+  weft__after a = w->after;
+  w->after.op = WEFT__AFTER_NONE;
+  switch (a.op) {
+  case WEFT__AFTER_NONE:
+    break;
+  case WEFT__AFTER_REQUEUE:
+    weft__st_rlx(&a.co->state, WEFT__RUNNABLE);
+    weft__ring_push(w, a.co);
+    weft__wake_one(w->rt);
+    break;
+  case WEFT__AFTER_PARK:
+    weft__finish_park(w, &a);
+    break;
+  case WEFT__AFTER_EXIT:
+    weft__co_finish(w, a.co);
+    break;
+  }
+}
+
+/* ---- local work ---------------------------------------------------------- */
+
+weft_co *weft__next_local(weft__worker *w) {
+  struct weft_runtime *rt = w->rt;
+  if (++w->tick % WEFT__INJECT_INTERVAL == 0 &&
+      weft__ld_rlx(&rt->inject_len) != 0) {
+    weft_co *co = weft__inject_pop(rt);
+    if (co)
+      return co;
+  }
+  weft_co *co = w->lifo;
+  if (co) {
+    w->lifo = NULL;
+    if (w->lifo_runs < WEFT__LIFO_MAX_RUNS) {
+      w->lifo_runs++;
+      return co;
+    }
+    weft__ring_push(w, co);
+    weft__wake_one(rt);
+  }
+  w->lifo_runs = 0;
+  return weft__ring_pop(w);
+}
+
+/* ---- the wake rule -------------------------------------------------------- */
+
+static weft__worker *idle_pop(struct weft_runtime *rt) {
+  weft__worker *v = NULL;
+  pthread_mutex_lock(&rt->idle_lock);
+  if (rt->idle_len) {
+    v = &rt->workers[rt->idle_stack[--rt->idle_len]];
+    v->idle = false;
+    weft__st_sc(&rt->nidle, rt->idle_len);
+  }
+  pthread_mutex_unlock(&rt->idle_lock);
+  return v;
+}
+
+void weft__wake_one(struct weft_runtime *rt) {
+  weft__fence_sc(); /* P2 */
+  if (weft__ld_rlx(&rt->nsearching) != 0 || weft__ld_rlx(&rt->nidle) == 0)
+    return; /* P3 */
+  uint32_t zero = 0;
+  if (!weft__cas_sc(&rt->nsearching, &zero, 1)) /* P4 */
+    return;
+  weft__worker *v = idle_pop(rt);
+  if (!v) {
+    weft__add_sc(&rt->nsearching, (uint32_t)-1);
+    return;
+  }
+  weft__add_ar(&v->wake_seq, 1);
+  weft__futex_wake(&v->wake_seq, 1);
+}
+
+void weft__wake_all(struct weft_runtime *rt) {
+  pthread_mutex_lock(&rt->idle_lock);
+  for (unsigned i = 0; i < rt->nworkers; i++) {
+    weft__add_ar(&rt->workers[i].wake_seq, 1);
+    weft__futex_wake(&rt->workers[i].wake_seq, 1);
+  }
+  pthread_mutex_unlock(&rt->idle_lock);
+}
+
+/* ---- finding work --------------------------------------------------------- */
+
+static void stop_searching(weft__worker *w) {
+  if (!w->searching)
+    return;
+  w->searching = false;
+  if (weft__add_sc(&w->rt->nsearching, (uint32_t)-1) == 1)
+    weft__wake_one(w->rt); /* we were the last searcher */
+}
+
+static bool work_anywhere(struct weft_runtime *rt) {
+  if (weft__ld_rlx(&rt->inject_len))
+    return true;
+  for (unsigned i = 0; i < rt->nworkers; i++)
+    if (weft__ring_len(&rt->workers[i]))
+      return true;
+  return false;
+}
+
+static uint64_t next_rand(weft__worker *w) {
+  uint64_t x = w->rng;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return w->rng = x;
+}
+
+static weft_co *steal(weft__worker *w) {
+  struct weft_runtime *rt = w->rt;
+  unsigned n = rt->nworkers;
+  for (int round = 0; round < 4; round++) {
+    unsigned start = (unsigned)(next_rand(w) % n);
+    for (unsigned i = 0; i < n; i++) {
+      weft__worker *v = &rt->workers[(start + i) % n];
+      if (v == w)
+        continue;
+      weft_co *co = weft__ring_steal(w, v);
+      if (co)
+        return co;
+    }
+    weft_co *co = weft__inject_pop_batch(rt, w);
+    if (co)
+      return co;
+  }
+  return NULL;
+}
+
+/* Take w off the idle list after S3 found work or a wake came. If a waker
+ * already popped w, it handed w its search slot. Called with no lock. */
+static void leave_idle(weft__worker *w) {
+  struct weft_runtime *rt = w->rt;
+  pthread_mutex_lock(&rt->idle_lock);
+  if (w->idle) {
+    for (unsigned i = 0; i < rt->idle_len; i++) {
+      if (rt->idle_stack[i] == w->index) {
+        rt->idle_stack[i] = rt->idle_stack[--rt->idle_len];
+        break;
+      }
+    }
+    w->idle = false;
+    weft__st_sc(&rt->nidle, rt->idle_len);
+  } else {
+    w->searching = true;
+  }
+  pthread_mutex_unlock(&rt->idle_lock);
+}
+
+static void go_idle(weft__worker *w) {
+  struct weft_runtime *rt = w->rt;
+  uint32_t seq = weft__ld_acq(&w->wake_seq);
+  pthread_mutex_lock(&rt->idle_lock); /* S1 */
+  if (weft__ld_acq(&rt->stopping)) {
+    pthread_mutex_unlock(&rt->idle_lock);
+    return;
+  }
+  rt->idle_stack[rt->idle_len++] = w->index;
+  w->idle = true;
+  weft__st_sc(&rt->nidle, rt->idle_len);
+  pthread_mutex_unlock(&rt->idle_lock);
+
+  weft__stack_trim(rt, w); /* idle: give back pooled stacks */
+
+  if (w->searching) { /* S2 */
+    w->searching = false;
+    weft__add_sc(&rt->nsearching, (uint32_t)-1);
+  }
+  weft__fence_sc(); /* S3 */
+  if (!work_anywhere(rt) && !weft__ld_acq(&rt->stopping)) {
+    while (weft__ld_acq(&w->wake_seq) == seq) /* S4 */
+      weft__futex_wait(&w->wake_seq, seq);
+  }
+  leave_idle(w);
+}
+
+/* The next coroutine for w, or NULL when the runtime is stopping. */
+static weft_co *find_work(weft__worker *w) {
+  struct weft_runtime *rt = w->rt;
+  for (;;) {
+    if (weft__ld_acq(&rt->stopping))
+      return NULL;
+    weft_co *co = weft__next_local(w);
+    if (!co)
+      co = weft__inject_pop_batch(rt, w);
+    if (!co && rt->nworkers > 1) {
+      if (!w->searching) {
+        uint32_t busy = rt->nworkers - weft__ld_rlx(&rt->nidle);
+        if (2 * weft__ld_rlx(&rt->nsearching) < busy) {
+          w->searching = true;
+          weft__add_sc(&rt->nsearching, 1);
+        }
+      }
+      if (w->searching)
+        co = steal(w);
+    }
+    if (co) {
+      stop_searching(w);
+      return co;
+    }
+    go_idle(w);
+  }
+}
+
+/* ---- the worker thread ---------------------------------------------------- */
+
+void *weft__worker_main(void *arg) {
+  weft__worker *w = arg;
+  char name[16];
+  snprintf(name, sizeof name, "weft-w%u", w->index);
+  pthread_setname_np(pthread_self(), name);
+  weft__set_current_worker(w);
+  weft__altstack_install(w);
+#if WEFT_TSAN
+  w->tsan_fiber = __tsan_get_current_fiber();
+#endif
+#if WEFT_ASAN
+  {
+    pthread_attr_t a;
+    void *addr;
+    size_t size;
+    pthread_getattr_np(pthread_self(), &a);
+    pthread_attr_getstack(&a, &addr, &size);
+    pthread_attr_destroy(&a);
+    w->thread_stack_bottom = addr;
+    w->thread_stack_size = size;
+  }
+#endif
+  for (;;) {
+    weft__after_switch(w);
+    weft_co *co = find_work(w);
+    if (!co)
+      break;
+    weft__switch(w, NULL, co);
+  }
+  weft__altstack_remove(w);
+  weft__set_current_worker(NULL);
+  return NULL;
+}

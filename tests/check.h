@@ -1,0 +1,67 @@
+/*
+ * check.h - the test suite's assertions and case dispatch.
+ *
+ * A test program holds several cases; `prog CASE` runs one, and CTest
+ * registers each case separately (one test per behaviour). A failed CHECK
+ * prints where and what, then exits 1.
+ */
+#ifndef WEFT_TEST_CHECK_H
+#define WEFT_TEST_CHECK_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+      exit(1);                                                                 \
+    }                                                                          \
+  } while (0)
+
+#define CHECK_EQ(a, b)                                                         \
+  do {                                                                         \
+    long long check_a_ = (long long)(a), check_b_ = (long long)(b);            \
+    if (check_a_ != check_b_) {                                                \
+      fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld != %lld)\n",        \
+              __FILE__, __LINE__, #a, #b, check_a_, check_b_);                 \
+      exit(1);                                                                 \
+    }                                                                          \
+  } while (0)
+
+typedef struct test_case {
+  const char *name;
+  void (*fn)(void);
+} test_case;
+
+static inline int test_main(int argc, char **argv, const test_case *cases) {
+  if (argc != 2) {
+    fprintf(stderr, "usage: %s CASE\ncases:", argv[0]);
+    for (const test_case *c = cases; c->name; c++)
+      fprintf(stderr, " %s", c->name);
+    fprintf(stderr, "\n");
+    return 2;
+  }
+  for (const test_case *c = cases; c->name; c++) {
+    if (strcmp(c->name, argv[1]) == 0) {
+      c->fn();
+      printf("ok %s\n", c->name);
+      return 0;
+    }
+  }
+  fprintf(stderr, "no case named %s\n", argv[1]);
+  return 2;
+}
+
+/* Sanitizer builds run scaled-down sizes: TSan keeps a fiber per coroutine
+ * and ASan poisons every frame, so a million live coroutines would measure
+ * the sanitizer. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TEST_SANITIZED 1
+#else
+#define TEST_SANITIZED 0
+#endif
+#define SCALE(n) (TEST_SANITIZED ? (n) / 20 : (n))
+
+#endif

@@ -1,0 +1,3 @@
+module weft/tools/bench/peers/go
+
+go 1.19

@@ -1,0 +1,428 @@
+// Command weft-bench-go is the Go peer of weft-bench: the same benchmarks,
+// written with goroutines and channels, printing the same JSON lines, so that
+// tools/bench/compare can set weft beside Go's runtime.
+//
+//	weft-bench-go list
+//	weft-bench-go NAME [-w WORKERS] [-n N]
+//
+// -w is GOMAXPROCS (default: the number of CPUs). -n overrides the size; it is
+// the denominator of ns_per_op where there is one (total switches, yields or
+// spawns), the number of leaves for skynet (a power of 10), the argument of
+// fib, and the number of goroutines for parked. Each run prints one JSON line:
+//
+//	{"bench":"skynet","impl":"go","workers":2,"n":1000000,"ms":83.1,"sum":499999500000}
+//
+// The benchmarks, so that readers can check them against the C side:
+//
+//	ctxswitch      Two goroutines that each call runtime.Gosched() n/2 times,
+//	               under GOMAXPROCS=1 whatever -w says (Go has no raw switch;
+//	               with one P and two runnable goroutines every Gosched is one
+//	               one-way switch to the other). ns_per_op = wall / n.
+//	               Default n = 10,000,000. "workers" reports 1.
+//	yield          200 goroutines, released together by closing a channel,
+//	               each calling runtime.Gosched() n/200 times.
+//	               ns_per_op = wall / total yields. Default n = 2,000,000.
+//	spawn          One spawner (the main goroutine) starts n trivial goroutines
+//	               that each only call wg.Done(); timed until wg.Wait() returns.
+//	               ns_per_op = wall / n. Default n = 1,000,000.
+//	chained_spawn  A chain 1,000 deep: each goroutine spawns the next and exits,
+//	               the last one signals a channel; n/1000 chains one after the
+//	               other. ns_per_op = wall / n. Default n = 100,000 (100 chains).
+//	spawn_remote   As spawn, but the spawner is a goroutine locked to its OS
+//	               thread with runtime.LockOSThread (the closest Go analogue of
+//	               spawning from a foreign thread); it also waits for completion.
+//	               ns_per_op = wall / n. Default n = 10,000.
+//	skynet         The skynet benchmark: a root goroutine, each node spawning 10
+//	               children and summing their results received on its own
+//	               unbuffered channel; the n leaves send their numbers 0..n-1.
+//	               Default n = 1,000,000 (1,111,111 goroutines). Fields "ms" and
+//	               "sum"; exits 1 unless sum = n(n-1)/2 (499999500000).
+//	fib            Fork-join fib(n): a call with n >= 2 spawns fib(n-1) as a
+//	               goroutine (result on a 1-buffered channel), computes fib(n-2)
+//	               inline, then joins; n < 2 returns n. No other cutoff: fib(32)
+//	               spawns 3,524,577 goroutines. Timed once at GOMAXPROCS=1 and
+//	               once at GOMAXPROCS=W. Fields "ms_1", "ms_n",
+//	               "speedup" = ms_1/ms_n, "result" (exits 1 if wrong).
+//	               Default n = 32.
+//	parked         n goroutines all blocked at once receiving from one channel.
+//	               RSS (/proc/self/statm) is read after runtime.GC() before they
+//	               are spawned and again once all have started and GC has run;
+//	               "bytes_per_coroutine" = delta RSS / n. Then the channel is
+//	               closed and all of them exit. Default n = 1,000,000.
+//	               (No "ms" field: compare takes the first of ns_per_op, ms,
+//	               bytes_per_coroutine, speedup as the main figure.)
+//
+// Timed benchmarks do one smaller warm-up run first; times use time.Now()
+// (monotonic).
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// field is one key of the output line; lines keep their keys in order.
+type field struct {
+	key string
+	val interface{}
+}
+
+type bench struct {
+	name string
+	defN int
+	// run returns the number of workers it really used and its fields.
+	run func(w, n int) (int, []field)
+}
+
+var benches = []bench{
+	{"ctxswitch", 10_000_000, benchCtxswitch},
+	{"yield", 2_000_000, benchYield},
+	{"spawn", 1_000_000, benchSpawn},
+	{"chained_spawn", 100_000, benchChainedSpawn},
+	{"spawn_remote", 10_000, benchSpawnRemote},
+	{"skynet", 1_000_000, benchSkynet},
+	{"fib", 32, benchFib},
+	{"parked", 1_000_000, benchParked},
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: weft-bench-go list | weft-bench-go NAME [-w WORKERS] [-n N]")
+	os.Exit(2)
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	name := os.Args[1]
+	if name == "list" {
+		for _, b := range benches {
+			fmt.Println(b.name)
+		}
+		return
+	}
+	var b *bench
+	for i := range benches {
+		if benches[i].name == name {
+			b = &benches[i]
+		}
+	}
+	if b == nil {
+		fmt.Fprintf(os.Stderr, "weft-bench-go: unknown benchmark %q (try: weft-bench-go list)\n", name)
+		os.Exit(2)
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	w := fs.Int("w", runtime.NumCPU(), "worker threads (GOMAXPROCS)")
+	n := fs.Int("n", b.defN, "size")
+	if err := fs.Parse(os.Args[2:]); err != nil || fs.NArg() != 0 || *w < 1 || *n < 1 {
+		usage()
+	}
+	runtime.GOMAXPROCS(*w)
+	used, fields := b.run(*w, *n)
+	emit(append([]field{{"bench", name}, {"impl", "go"}, {"workers", used}, {"n", *n}}, fields...))
+}
+
+func emit(fields []field) {
+	var sb strings.Builder
+	sb.WriteByte('{')
+	for i, f := range fields {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		k, _ := json.Marshal(f.key)
+		v, _ := json.Marshal(f.val)
+		sb.Write(k)
+		sb.WriteByte(':')
+		sb.Write(v)
+	}
+	sb.WriteByte('}')
+	fmt.Println(sb.String())
+}
+
+func fail(format string, args ...interface{}) {
+	fmt.Fprintf(os.Stderr, "weft-bench-go: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+// round2 keeps two decimals, which is plenty for ns and ms.
+func round2(x float64) float64 { return math.Round(x*100) / 100 }
+
+func nsPerOp(d time.Duration, ops int) float64 {
+	return round2(float64(d.Nanoseconds()) / float64(ops))
+}
+
+func ms(d time.Duration) float64 { return round2(float64(d.Nanoseconds()) / 1e6) }
+
+// --- ctxswitch -------------------------------------------------------------
+
+func benchCtxswitch(_, n int) (int, []field) {
+	// Gosched at GOMAXPROCS=1: the only way to make goroutines switch
+	// directly without a channel in between.
+	runtime.GOMAXPROCS(1)
+	run := func(n int) time.Duration {
+		per := n / 2
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(2)
+		for i := 0; i < 2; i++ {
+			go func() {
+				defer wg.Done()
+				<-start
+				for j := 0; j < per; j++ {
+					runtime.Gosched()
+				}
+			}()
+		}
+		t0 := time.Now()
+		close(start)
+		wg.Wait()
+		return time.Since(t0)
+	}
+	run(n / 10)
+	d := run(n)
+	return 1, []field{{"ns_per_op", nsPerOp(d, n/2*2)}}
+}
+
+// --- yield -----------------------------------------------------------------
+
+func benchYield(w, n int) (int, []field) {
+	const tasks = 200
+	run := func(n int) (time.Duration, int) {
+		per := n / tasks
+		if per < 1 {
+			per = 1
+		}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(tasks)
+		for i := 0; i < tasks; i++ {
+			go func() {
+				defer wg.Done()
+				<-start
+				for j := 0; j < per; j++ {
+					runtime.Gosched()
+				}
+			}()
+		}
+		t0 := time.Now()
+		close(start)
+		wg.Wait()
+		return time.Since(t0), per * tasks
+	}
+	run(n / 10)
+	d, total := run(n)
+	return w, []field{{"ns_per_op", nsPerOp(d, total)}}
+}
+
+// --- spawn -----------------------------------------------------------------
+
+func spawnN(n int) time.Duration {
+	var wg sync.WaitGroup
+	wg.Add(n)
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		go func() { wg.Done() }()
+	}
+	wg.Wait()
+	return time.Since(t0)
+}
+
+func benchSpawn(w, n int) (int, []field) {
+	spawnN(n / 10)
+	return w, []field{{"ns_per_op", nsPerOp(spawnN(n), n)}}
+}
+
+// --- chained_spawn ---------------------------------------------------------
+
+const chainDepth = 1000
+
+// chain is one link: it spawns the next link, or signals done if it is last.
+func chain(left int, done chan<- struct{}) {
+	if left == 1 {
+		done <- struct{}{}
+		return
+	}
+	go chain(left-1, done)
+}
+
+func benchChainedSpawn(w, n int) (int, []field) {
+	run := func(chains int) time.Duration {
+		done := make(chan struct{})
+		t0 := time.Now()
+		for c := 0; c < chains; c++ {
+			go chain(chainDepth, done)
+			<-done
+		}
+		return time.Since(t0)
+	}
+	chains := n / chainDepth
+	if chains < 1 {
+		chains = 1
+	}
+	run(chains/10 + 1)
+	d := run(chains)
+	return w, []field{{"ns_per_op", nsPerOp(d, chains*chainDepth)}}
+}
+
+// --- spawn_remote ----------------------------------------------------------
+
+func benchSpawnRemote(w, n int) (int, []field) {
+	run := func(n int) time.Duration {
+		res := make(chan time.Duration)
+		go func() {
+			// A goroutine pinned to its own OS thread stands in for a
+			// thread that is not one of the runtime's workers.
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			res <- spawnN(n)
+		}()
+		return <-res
+	}
+	run(n/10 + 1)
+	return w, []field{{"ns_per_op", nsPerOp(run(n), n)}}
+}
+
+// --- skynet ----------------------------------------------------------------
+
+func skynet(c chan<- int, num, size, div int) {
+	if size == 1 {
+		c <- num
+		return
+	}
+	rc := make(chan int)
+	sub := size / div
+	for i := 0; i < div; i++ {
+		go skynet(rc, num+i*sub, sub, div)
+	}
+	sum := 0
+	for i := 0; i < div; i++ {
+		sum += <-rc
+	}
+	c <- sum
+}
+
+func benchSkynet(w, n int) (int, []field) {
+	for p := n; p > 1; p /= 10 {
+		if p%10 != 0 {
+			fail("skynet: -n must be a power of 10, got %d", n)
+		}
+	}
+	run := func(n int) (time.Duration, int) {
+		c := make(chan int)
+		t0 := time.Now()
+		go skynet(c, 0, n, 10)
+		sum := <-c
+		return time.Since(t0), sum
+	}
+	if n >= 100 {
+		run(n / 100)
+	}
+	d, sum := run(n)
+	want := n * (n - 1) / 2
+	if sum != want {
+		fail("skynet: sum %d, want %d", sum, want)
+	}
+	return w, []field{{"ms", ms(d)}, {"sum", sum}}
+}
+
+// --- fib -------------------------------------------------------------------
+
+func fib(n int) int {
+	if n < 2 {
+		return n
+	}
+	c := make(chan int, 1)
+	go func() { c <- fib(n - 1) }()
+	b := fib(n - 2)
+	return <-c + b
+}
+
+func fibSerial(n int) int {
+	a, b := 0, 1
+	for i := 0; i < n; i++ {
+		a, b = b, a+b
+	}
+	return a
+}
+
+func benchFib(w, n int) (int, []field) {
+	want := fibSerial(n)
+	run := func(procs int) float64 {
+		runtime.GOMAXPROCS(procs)
+		if n > 20 {
+			fib(20) // warm-up
+		}
+		t0 := time.Now()
+		got := fib(n)
+		d := time.Since(t0)
+		if got != want {
+			fail("fib(%d) = %d, want %d", n, got, want)
+		}
+		return ms(d)
+	}
+	ms1 := run(1)
+	msn := run(w)
+	return w, []field{
+		{"ms_1", ms1}, {"ms_n", msn},
+		{"speedup", math.Round(ms1/msn*1000) / 1000}, {"result", want},
+	}
+}
+
+// --- parked ----------------------------------------------------------------
+
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		fail("parked: %v", err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		fail("parked: odd /proc/self/statm: %q", b)
+	}
+	pages, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		fail("parked: %v", err)
+	}
+	return pages * int64(os.Getpagesize())
+}
+
+func benchParked(w, n int) (int, []field) {
+	runtime.GC()
+	debug.FreeOSMemory()
+	before := rss()
+
+	release := make(chan struct{})
+	var started, finished sync.WaitGroup
+	started.Add(n)
+	finished.Add(n)
+	for i := 0; i < n; i++ {
+		go func() {
+			started.Done()
+			<-release
+			finished.Done()
+		}()
+	}
+	started.Wait()
+	// Let the last ones reach their receive, then collect the garbage.
+	for i := 0; i < 10; i++ {
+		runtime.Gosched()
+	}
+	runtime.GC()
+	after := rss()
+
+	close(release)
+	finished.Wait()
+	return w, []field{
+		{"bytes_per_coroutine", math.Round(float64(after-before) / float64(n))},
+		{"rss_before", before}, {"rss_after", after},
+	}
+}
