@@ -2,11 +2,13 @@
  * co.c - a coroutine's life: spawn, run, exit, join; and yield.
  *
  * Spawn is "work first": the child runs at once on the spawning worker and
- * the parent is queued on the ring, where an idle worker may steal it.
- * Why: a spawn loop then touches one hot stack instead of piling up
- * thousands of fresh ones, a spawn costs two switches and no wakeup in the
- * common case, and fork-join code (fib, skynet) gets its parallelism from
- * thieves taking continuations, as in Cilk.
+ * the parent waits in the worker's LIFO slot, so it resumes as soon as the
+ * child finishes or parks. A parent already in the slot moves to the ring,
+ * where idle workers may steal it. Why: a spawn loop touches one hot stack
+ * instead of piling up thousands of fresh ones; a spawn costs two switches
+ * and, in a loop, no wakeup; and fork-join code (fib, skynet) runs depth
+ * first, with the oldest (largest) continuations on the ring for thieves,
+ * as in Cilk, which keeps the number of live coroutines near depth x fan-out.
  *
  * Exit and join, with joiner = NULL | the joining coroutine | JOIN_DONE:
  *   E1. the finishing coroutine stores its result and switches away for
@@ -44,7 +46,7 @@ static __attribute__((noreturn)) void co_entry(void *p) {
   co->result = co->fn(co->arg);
   weft__worker *w = weft__current_worker(); /* E1 */
   w->after = (weft__after){WEFT__AFTER_EXIT, co, NULL, NULL};
-  weft__switch_dying(w, co, weft__next_local(w));
+  weft__switch_dying(w, co, weft__next_local(w, false));
 }
 
 int weft__spawn_in(struct weft_runtime *rt, weft__worker *w, weft_co **out,
@@ -83,8 +85,9 @@ int weft_spawn(weft_co **out, void *(*fn)(void *), void *arg) {
     return rc;
   if (out)
     *out = co;
-  /* Work first: run the child now, queue ourselves (after the switch). */
-  w->after = (weft__after){WEFT__AFTER_REQUEUE, self, NULL, NULL};
+  /* Work first: run the child now; we wait in the LIFO slot (after the
+   * switch), pushing the previous occupant to the ring. */
+  w->after = (weft__after){WEFT__AFTER_SPAWNED, self, NULL, NULL};
   weft__schedule(w, co);
   return 0;
 }
@@ -130,7 +133,7 @@ void weft_yield(void) {
     weft__schedule(w, NULL);
     return;
   }
-  weft_co *next = weft__next_local(w);
+  weft_co *next = weft__next_local(w, true);
   if (!next)
     next = weft__inject_pop(w->rt);
   if (!next)

@@ -89,7 +89,8 @@ struct weft_co {
  * still running on its own stack). */
 typedef enum weft__after_op {
   WEFT__AFTER_NONE = 0,
-  WEFT__AFTER_REQUEUE, /* yield / spawn: put co on the ring's tail */
+  WEFT__AFTER_REQUEUE, /* yield: put co on the ring's tail */
+  WEFT__AFTER_SPAWNED, /* spawn: put the parent in the LIFO slot */
   WEFT__AFTER_PARK,    /* finish co's park (park.c step 3) */
   WEFT__AFTER_EXIT,    /* co has finished: wake its joiner or free it */
 } weft__after_op;
@@ -103,17 +104,24 @@ typedef struct weft__after {
 
 #define WEFT__RING_SIZE 256u
 #define WEFT__RING_MASK (WEFT__RING_SIZE - 1)
+/* Tag on a ring slot: a spawn continuation (runq.c: taken newest first). */
+#define WEFT__RING_CONT ((uintptr_t)1)
 #define WEFT__LIFO_MAX_RUNS 16u  /* consecutive LIFO-slot runs before the ring */
 #define WEFT__INJECT_INTERVAL 61u /* ticks between inject-queue checks */
+#ifndef WEFT__HEAD_INTERVAL
+#define WEFT__HEAD_INTERVAL 61u /* ticks between ring-head (oldest) picks */
+#endif
 
 typedef struct weft__worker {
-  /* Thieves touch head and ring; keep the owner's hot fields apart. */
-  uint32_t head __attribute__((aligned(WEFT__CACHELINE))); /* CAS by all */
-  uint32_t tail; /* written by the owner only (store-release) */
-  weft_co *ring[WEFT__RING_SIZE];
+  /* Thieves touch head and ring; keep the owner's hot fields apart.
+   * head = version << 32 | index, changed only by CAS (runq.c). */
+  uint64_t head __attribute__((aligned(WEFT__CACHELINE)));
+  uint32_t tail; /* written by the owner only */
+  uintptr_t ring[WEFT__RING_SIZE]; /* weft_co * | WEFT__RING_CONT */
 
   /* Owner-only from here on. */
   weft_co *lifo __attribute__((aligned(WEFT__CACHELINE)));
+  bool lifo_cont; /* the LIFO coroutine is a spawning parent */
   uint32_t lifo_runs;
   uint32_t tick;
   bool searching; /* counted in rt->nsearching */
@@ -182,7 +190,7 @@ WEFT__HIDDEN void weft__set_current_worker(weft__worker *w);
 WEFT__HIDDEN void *weft__worker_main(void *arg);
 WEFT__HIDDEN void weft__wake_one(struct weft_runtime *rt);
 WEFT__HIDDEN void weft__wake_all(struct weft_runtime *rt);
-WEFT__HIDDEN weft_co *weft__next_local(weft__worker *w);
+WEFT__HIDDEN weft_co *weft__next_local(weft__worker *w, bool fifo);
 WEFT__HIDDEN void weft__switch(weft__worker *w, weft_co *from, weft_co *to);
 WEFT__HIDDEN __attribute__((noreturn)) void
 weft__switch_dying(weft__worker *w, weft_co *from, weft_co *to);
@@ -192,7 +200,11 @@ WEFT__HIDDEN void weft__schedule(weft__worker *w, weft_co *to);
 
 /* ---- runq.c ---- */
 WEFT__HIDDEN void weft__ring_push(weft__worker *w, weft_co *co);
-WEFT__HIDDEN weft_co *weft__ring_pop(weft__worker *w);
+WEFT__HIDDEN void weft__ring_push_tagged(weft__worker *w, uintptr_t slot);
+WEFT__HIDDEN uintptr_t weft__ring_peek_tail(const weft__worker *w);
+WEFT__HIDDEN uintptr_t weft__ring_peek_head(const weft__worker *w);
+WEFT__HIDDEN weft_co *weft__ring_pop_head(weft__worker *w);
+WEFT__HIDDEN weft_co *weft__ring_pop_tail(weft__worker *w);
 WEFT__HIDDEN uint32_t weft__ring_len(const weft__worker *w);
 WEFT__HIDDEN weft_co *weft__ring_steal(weft__worker *thief,
                                        weft__worker *victim);
@@ -203,6 +215,7 @@ WEFT__HIDDEN weft_co *weft__inject_pop_batch(struct weft_runtime *rt,
                                              weft__worker *w);
 WEFT__HIDDEN void weft__make_runnable(weft__worker *w, struct weft_runtime *rt,
                                       weft_co *co, bool lifo);
+WEFT__HIDDEN void weft__lifo_put(weft__worker *w, weft_co *co, bool cont);
 
 /* ---- park.c ---- */
 WEFT__HIDDEN int weft__park(weft__park_reason why, void (*unlock)(void *),
@@ -238,5 +251,7 @@ WEFT__HIDDEN void weft__free(void *p, size_t n);
 /* ---- futex ---- */
 WEFT__HIDDEN void weft__futex_wait(uint32_t *addr, uint32_t expected);
 WEFT__HIDDEN void weft__futex_wake(uint32_t *addr, int n);
+WEFT__HIDDEN int weft__futex_wait_ms(uint32_t *addr, uint32_t expected,
+                                     unsigned ms);
 
 #endif

@@ -92,7 +92,7 @@ int weft__park(weft__park_reason why, void (*unlock)(void *), void *arg) {
   if (!weft__cas_ar(&co->state, &s, WEFT__PARKING))
     return consume_permit(co, unlock, arg);
   w->after = (weft__after){WEFT__AFTER_PARK, co, unlock, arg}; /* step 2 */
-  weft__schedule(w, weft__next_local(w));
+  weft__schedule(w, weft__next_local(w, false));
   /* Resumed by a worker that took us from a run queue: state is RUNNING. */
   return co->wake_result;
 }

@@ -52,7 +52,7 @@
 #define POOL_MAX 64u
 #define POOL_BATCH 32u
 #define POOL_IDLE 4u
-#define GPOOL_MAX 4096u
+#define GPOOL_MAX 65536u
 #define GPOOL_IDLE 64u
 #define ALTSTACK_SIZE (64u * 1024u)
 

@@ -46,10 +46,16 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctx.h"
 #include "internal.h"
+
+/* How long a worker sleeps before it gives back its pooled stacks. */
+#define IDLE_TRIM_MS 200u
+/* How long a searching worker spins before it sleeps (see search()). */
+#define SEARCH_SPIN_NS 50000u
 
 static __thread weft__worker *tls_worker;
 
@@ -69,6 +75,17 @@ __attribute__((noinline)) void weft__set_current_worker(weft__worker *w) {
 
 void weft__futex_wait(uint32_t *addr, uint32_t expected) {
   syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+/* Returns -ETIMEDOUT if ms passed with *addr still == expected, else 0. */
+int weft__futex_wait_ms(uint32_t *addr, uint32_t expected, unsigned ms) {
+  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+  while (weft__ld_acq(addr) == expected) {
+    if (syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, &ts, NULL, 0) &&
+        errno == ETIMEDOUT)
+      return weft__ld_acq(addr) == expected ? -ETIMEDOUT : 0;
+  }
+  return 0;
 }
 
 void weft__futex_wake(uint32_t *addr, int n) {
@@ -150,6 +167,10 @@ void weft__after_switch(weft__worker *w) {
     weft__ring_push(w, a.co);
     weft__wake_one(w->rt);
     break;
+  case WEFT__AFTER_SPAWNED:
+    weft__st_rlx(&a.co->state, WEFT__RUNNABLE);
+    weft__lifo_put(w, a.co, true);
+    break;
   case WEFT__AFTER_PARK:
     weft__finish_park(w, &a);
     break;
@@ -161,13 +182,27 @@ void weft__after_switch(weft__worker *w) {
 
 /* ---- local work ---------------------------------------------------------- */
 
-weft_co *weft__next_local(weft__worker *w) {
+/* The next coroutine from w's own queues: every WEFT__INJECT_INTERVAL
+ * ticks the inject queue first and every WEFT__HEAD_INTERVAL ticks an
+ * untagged ring head (so nothing starves), else the LIFO slot, then a
+ * spawn continuation from the ring's tail (depth first), else the ring's
+ * head (first come, first served). A yield never takes the tail, so
+ * yielders round-robin. See runq.c. */
+weft_co *weft__next_local(weft__worker *w, bool fifo) {
   struct weft_runtime *rt = w->rt;
-  if (++w->tick % WEFT__INJECT_INTERVAL == 0 &&
-      weft__ld_rlx(&rt->inject_len) != 0) {
+  ++w->tick;
+  if (w->tick % WEFT__INJECT_INTERVAL == 0 && weft__ld_rlx(&rt->inject_len)) {
     weft_co *co = weft__inject_pop(rt);
     if (co)
       return co;
+  }
+  if (w->tick % WEFT__HEAD_INTERVAL == 0) {
+    uintptr_t head = weft__ring_peek_head(w);
+    if (head && !(head & WEFT__RING_CONT)) {
+      weft_co *co = weft__ring_pop_head(w);
+      if (co)
+        return co;
+    }
   }
   weft_co *co = w->lifo;
   if (co) {
@@ -176,11 +211,13 @@ weft_co *weft__next_local(weft__worker *w) {
       w->lifo_runs++;
       return co;
     }
-    weft__ring_push(w, co);
+    weft__ring_push_tagged(w, (uintptr_t)co | (w->lifo_cont ? WEFT__RING_CONT : 0));
     weft__wake_one(rt);
   }
   w->lifo_runs = 0;
-  return weft__ring_pop(w);
+  if (!fifo && (weft__ring_peek_tail(w) & WEFT__RING_CONT))
+    return weft__ring_pop_tail(w);
+  return weft__ring_pop_head(w);
 }
 
 /* ---- the wake rule -------------------------------------------------------- */
@@ -269,6 +306,33 @@ static weft_co *steal(weft__worker *w) {
   return NULL;
 }
 
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A searching worker keeps looking for SEARCH_SPIN_NS before it sleeps.
+ * While it searches, producers skip the futex wake (P3), so work that
+ * arrives in quick succession (a foreign thread spawning, a poller batch,
+ * fork-join continuations) costs no syscalls on either side. At most half
+ * the busy workers search, so the spinning is bounded. */
+static weft_co *search(weft__worker *w) {
+  uint64_t deadline = 0;
+  for (;;) {
+    weft_co *co = steal(w);
+    if (co || weft__ld_acq(&w->rt->stopping))
+      return co;
+    uint64_t now = mono_ns();
+    if (!deadline)
+      deadline = now + SEARCH_SPIN_NS;
+    else if (now >= deadline)
+      return NULL;
+    for (int i = 0; i < 32; i++)
+      weft__cpu_relax();
+  }
+}
+
 /* Take w off the idle list after S3 found work or a wake came. If a waker
  * already popped w, it handed w its search slot. Called with no lock. */
 static void leave_idle(weft__worker *w) {
@@ -302,16 +366,20 @@ static void go_idle(weft__worker *w) {
   weft__st_sc(&rt->nidle, rt->idle_len);
   pthread_mutex_unlock(&rt->idle_lock);
 
-  weft__stack_trim(rt, w); /* idle: give back pooled stacks */
-
   if (w->searching) { /* S2 */
     w->searching = false;
     weft__add_sc(&rt->nsearching, (uint32_t)-1);
   }
   weft__fence_sc(); /* S3 */
   if (!work_anywhere(rt) && !weft__ld_acq(&rt->stopping)) {
-    while (weft__ld_acq(&w->wake_seq) == seq) /* S4 */
-      weft__futex_wait(&w->wake_seq, seq);
+    /* S4. Pooled stacks are given back only after a quiet spell: idling
+     * for microseconds between bursts is the common case, and unmapping
+     * then would only make the next burst map them again. */
+    if (weft__futex_wait_ms(&w->wake_seq, seq, IDLE_TRIM_MS) == -ETIMEDOUT) {
+      weft__stack_trim(rt, w);
+      while (weft__ld_acq(&w->wake_seq) == seq)
+        weft__futex_wait(&w->wake_seq, seq);
+    }
   }
   leave_idle(w);
 }
@@ -322,7 +390,7 @@ static weft_co *find_work(weft__worker *w) {
   for (;;) {
     if (weft__ld_acq(&rt->stopping))
       return NULL;
-    weft_co *co = weft__next_local(w);
+    weft_co *co = weft__next_local(w, false);
     if (!co)
       co = weft__inject_pop_batch(rt, w);
     if (!co && rt->nworkers > 1) {
@@ -334,7 +402,7 @@ static weft_co *find_work(weft__worker *w) {
         }
       }
       if (w->searching)
-        co = steal(w);
+        co = search(w);
     }
     if (co) {
       stop_searching(w);

@@ -1,1 +1,503 @@
-int main(void){return 0;}
+/*
+ * weft-bench - weft's benchmarks, one program.
+ *
+ *   weft-bench list
+ *   weft-bench NAME [-w WORKERS] [-n N] [-s STACK_BYTES]
+ *
+ * Each run prints one JSON line on stdout, the main figure in a field named
+ * for its unit:
+ *   {"bench":"skynet","impl":"weft","workers":2,"n":1000000,"ms":55.1,"sum":499999500000}
+ * -w defaults to the CPUs in the affinity mask; -n overrides the size with
+ * the same meaning as in the Go peer (tools/bench/peers/go/main.go), so that
+ * tools/bench/compare can run both side by side:
+ *
+ *   ctxswitch      two contexts switching back and forth with the raw
+ *                  machine switch (no scheduler); ns_per_op = wall / n.
+ *                  n = 10,000,000; "workers" is 1.
+ *   yield          200 coroutines, each yielding n/200 times;
+ *                  ns_per_op = wall / total yields. n = 2,000,000.
+ *   spawn          one coroutine spawns n detached coroutines that each
+ *                  bump a counter; timed until all have run.
+ *                  ns_per_op = wall / n. n = 1,000,000.
+ *   chained_spawn  chains 1,000 deep (each coroutine spawns the next and
+ *                  exits, the last bumps a counter), n/1000 chains one after
+ *                  the other. ns_per_op = wall / n. n = 100,000.
+ *   spawn_remote   a foreign thread spawns n detached coroutines with
+ *                  weft_runtime_spawn, timed until all have run.
+ *                  ns_per_op = wall / n. n = 10,000.
+ *   skynet         a 10-ary tree of coroutines with n leaves (1,111,111
+ *                  coroutines for n = 1,000,000), each node joining its ten
+ *                  children and summing their results. "ms", "sum" (exits 1
+ *                  unless n(n-1)/2).
+ *   fib            fork-join fib(n): spawn fib(n-1), compute fib(n-2) inline,
+ *                  join; n < 2 returns n. Timed at 1 worker and at W:
+ *                  "ms_1", "ms_n", "speedup" = ms_1 / ms_n. n = 32.
+ *   parked         n coroutines parked at once; resident memory from
+ *                  /proc/self/statm before and after: "bytes_per_coroutine"
+ *                  = delta RSS / n, plus "pte_bytes_per_coroutine" (page
+ *                  tables, which RSS does not count). n = 1,000,000.
+ *
+ * Timed benchmarks run once smaller to warm up first. Times are
+ * CLOCK_MONOTONIC wall time.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctx.h"      /* ctxswitch drives the raw switch */
+#include "internal.h" /* parked uses the park protocol directly */
+#include "weft/sched.h"
+
+static unsigned opt_workers;
+static long opt_n = -1;
+static size_t opt_stack;
+
+static double now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static weft_config config(unsigned workers) {
+  weft_config c = {.workers = workers, .stack_size = opt_stack};
+  return c;
+}
+
+static void die(const char *what, int rc) {
+  fprintf(stderr, "weft-bench: %s: %s\n", what, weft_strerror(rc));
+  exit(1);
+}
+
+static void run(unsigned workers, void *(*fn)(void *), void *arg) {
+  weft_config c = config(workers);
+  int rc = weft_run(&c, fn, arg, NULL);
+  if (rc)
+    die("weft_run", rc);
+}
+
+static void print_ns(const char *bench, unsigned workers, long n, double ms) {
+  printf("{\"bench\":\"%s\",\"impl\":\"weft\",\"workers\":%u,\"n\":%ld,"
+         "\"ns_per_op\":%.2f}\n",
+         bench, workers, n, ms * 1e6 / (double)n);
+}
+
+/* ---- ctxswitch ------------------------------------------------------------- */
+
+static void *ctx_main_sp, *ctx_co_sp;
+static long ctx_rounds;
+
+static void ctx_co(void *arg) {
+  (void)arg;
+  for (;;)
+    weft__ctx_switch(&ctx_co_sp, ctx_main_sp);
+}
+
+static void bench_ctxswitch(unsigned w, long n) {
+  (void)w;
+  size_t size = 64 * 1024;
+  char *stack = malloc(size);
+  ctx_co_sp = weft__ctx_make(stack + size, ctx_co, NULL);
+  ctx_rounds = n / 2;
+  for (long i = 0; i < 10000; i++) /* warm-up */
+    weft__ctx_switch(&ctx_main_sp, ctx_co_sp);
+  double t0 = now_ms();
+  for (long i = 0; i < ctx_rounds; i++)
+    weft__ctx_switch(&ctx_main_sp, ctx_co_sp); /* two one-way switches */
+  double ms = now_ms() - t0;
+  free(stack);
+  print_ns("ctxswitch", 1, ctx_rounds * 2, ms);
+}
+
+/* ---- yield ----------------------------------------------------------------- */
+
+static long yield_each;
+
+static void *yielder(void *arg) {
+  (void)arg;
+  for (long i = 0; i < yield_each; i++)
+    weft_yield();
+  return NULL;
+}
+
+static void *yield_main(void *arg) {
+  double *ms = arg;
+  enum { N = 200 };
+  weft_co *c[N];
+  double t0 = now_ms();
+  for (int i = 0; i < N; i++)
+    if (weft_spawn(&c[i], yielder, NULL))
+      die("spawn", -1);
+  for (int i = 0; i < N; i++)
+    weft_join(c[i], NULL);
+  *ms = now_ms() - t0;
+  return NULL;
+}
+
+static void bench_yield(unsigned w, long n) {
+  double ms;
+  yield_each = n / 2000;
+  run(w, yield_main, &ms);
+  yield_each = n / 200;
+  run(w, yield_main, &ms);
+  print_ns("yield", w, yield_each * 200, ms);
+}
+
+/* ---- spawn ----------------------------------------------------------------- */
+
+static uint64_t counter;
+static long spawn_n;
+
+static void *bump(void *arg) {
+  (void)arg;
+  __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
+  return NULL;
+}
+
+static void wait_counter(uint64_t target) {
+  while (__atomic_load_n(&counter, __ATOMIC_ACQUIRE) < target)
+    weft_yield();
+}
+
+static void *spawn_main(void *arg) {
+  double *ms = arg;
+  __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
+  double t0 = now_ms();
+  for (long i = 0; i < spawn_n; i++) {
+    int rc = weft_spawn(NULL, bump, NULL);
+    if (rc)
+      die("spawn", rc);
+  }
+  wait_counter((uint64_t)spawn_n);
+  *ms = now_ms() - t0;
+  return NULL;
+}
+
+static void bench_spawn(unsigned w, long n) {
+  double ms;
+  spawn_n = n / 10;
+  run(w, spawn_main, &ms);
+  spawn_n = n;
+  run(w, spawn_main, &ms);
+  print_ns("spawn", w, n, ms);
+}
+
+/* ---- chained_spawn --------------------------------------------------------- */
+
+static void *chain(void *arg) {
+  uintptr_t left = (uintptr_t)arg;
+  if (left == 0) {
+    __atomic_fetch_add(&counter, 1, __ATOMIC_RELEASE);
+    return NULL;
+  }
+  int rc = weft_spawn(NULL, chain, (void *)(left - 1));
+  if (rc)
+    die("spawn", rc);
+  return NULL;
+}
+
+static void *chained_main(void *arg) {
+  double *ms = arg;
+  long chains = spawn_n / 1000;
+  __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
+  double t0 = now_ms();
+  for (long i = 0; i < chains; i++) {
+    int rc = weft_spawn(NULL, chain, (void *)(uintptr_t)999);
+    if (rc)
+      die("spawn", rc);
+    wait_counter((uint64_t)i + 1);
+  }
+  *ms = now_ms() - t0;
+  return NULL;
+}
+
+static void bench_chained_spawn(unsigned w, long n) {
+  double ms;
+  spawn_n = n / 10 < 1000 ? 1000 : n / 10;
+  run(w, chained_main, &ms);
+  spawn_n = n;
+  run(w, chained_main, &ms);
+  print_ns("chained_spawn", w, n / 1000 * 1000, ms);
+}
+
+/* ---- spawn_remote ---------------------------------------------------------- */
+
+static double remote_once(unsigned w, long n) {
+  weft_config c = config(w);
+  weft_runtime *rt;
+  int rc = weft_runtime_start(&c, &rt);
+  if (rc)
+    die("weft_runtime_start", rc);
+  __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
+  double t0 = now_ms();
+  for (long i = 0; i < n; i++) {
+    rc = weft_runtime_spawn(rt, NULL, bump, NULL);
+    if (rc)
+      die("weft_runtime_spawn", rc);
+  }
+  while (__atomic_load_n(&counter, __ATOMIC_ACQUIRE) < (uint64_t)n)
+    sched_yield();
+  double ms = now_ms() - t0;
+  weft_runtime_stop(rt);
+  return ms;
+}
+
+static void bench_spawn_remote(unsigned w, long n) {
+  remote_once(w, n / 10 ? n / 10 : 1);
+  print_ns("spawn_remote", w, n, remote_once(w, n));
+}
+
+/* ---- skynet ---------------------------------------------------------------- */
+
+static void *skynet(void *arg) {
+  /* arg packs (num, size): size is a power of ten, num < 2^40. */
+  uint64_t v = (uintptr_t)arg;
+  uint64_t num = v >> 24, size = v & 0xFFFFFF;
+  if (size == 1)
+    return (void *)(uintptr_t)num;
+  weft_co *c[10];
+  uint64_t sub = size / 10;
+  for (uint64_t i = 0; i < 10; i++) {
+    uint64_t child = ((num + i * sub) << 24) | sub;
+    int rc = weft_spawn(&c[i], skynet, (void *)(uintptr_t)child);
+    if (rc)
+      die("spawn", rc);
+  }
+  uint64_t sum = 0;
+  for (int i = 0; i < 10; i++) {
+    void *r;
+    weft_join(c[i], &r);
+    sum += (uintptr_t)r;
+  }
+  return (void *)(uintptr_t)sum;
+}
+
+static double skynet_once(unsigned w, long n, uint64_t *sum) {
+  weft_config c = config(w);
+  void *r;
+  double t0 = now_ms();
+  int rc = weft_run(&c, skynet, (void *)(uintptr_t)(uint64_t)n, &r);
+  double ms = now_ms() - t0;
+  if (rc)
+    die("weft_run", rc);
+  *sum = (uintptr_t)r;
+  return ms;
+}
+
+static void bench_skynet(unsigned w, long n) {
+  long p = 1;
+  while (p < n)
+    p *= 10;
+  if (p != n || n > 0xFFFFFF) {
+    fprintf(stderr, "weft-bench: skynet -n must be a power of 10 below 2^24\n");
+    exit(2);
+  }
+  uint64_t sum;
+  skynet_once(w, n / 10 ? n / 10 : 1, &sum);
+  double ms = skynet_once(w, n, &sum);
+  uint64_t want = (uint64_t)n * (uint64_t)(n - 1) / 2;
+  printf("{\"bench\":\"skynet\",\"impl\":\"weft\",\"workers\":%u,\"n\":%ld,"
+         "\"ms\":%.2f,\"sum\":%llu}\n",
+         w, n, ms, (unsigned long long)sum);
+  if (sum != want) {
+    fprintf(stderr, "weft-bench: skynet sum %llu, expected %llu\n",
+            (unsigned long long)sum, (unsigned long long)want);
+    exit(1);
+  }
+}
+
+/* ---- fib ------------------------------------------------------------------- */
+
+static void *fib(void *arg) {
+  uintptr_t n = (uintptr_t)arg;
+  if (n < 2)
+    return (void *)n;
+  weft_co *c;
+  int rc = weft_spawn(&c, fib, (void *)(n - 1));
+  if (rc)
+    die("spawn", rc);
+  uintptr_t b = (uintptr_t)fib((void *)(n - 2));
+  void *a;
+  weft_join(c, &a);
+  return (void *)((uintptr_t)a + b);
+}
+
+static double fib_once(unsigned w, long n, uintptr_t *result) {
+  weft_config c = config(w);
+  void *r;
+  double t0 = now_ms();
+  int rc = weft_run(&c, fib, (void *)(uintptr_t)n, &r);
+  double ms = now_ms() - t0;
+  if (rc)
+    die("weft_run", rc);
+  *result = (uintptr_t)r;
+  return ms;
+}
+
+static void bench_fib(unsigned w, long n) {
+  uintptr_t r;
+  fib_once(w, n > 4 ? n - 4 : n, &r);
+  double ms1 = fib_once(1, n, &r);
+  double msn = fib_once(w, n, &r);
+  uintptr_t a = 0, b = 1;
+  for (long i = 0; i < n; i++) {
+    uintptr_t t = a + b;
+    a = b;
+    b = t;
+  }
+  printf("{\"bench\":\"fib\",\"impl\":\"weft\",\"workers\":%u,\"n\":%ld,"
+         "\"ms_1\":%.2f,\"ms_n\":%.2f,\"speedup\":%.3f,\"result\":%lu}\n",
+         w, n, ms1, msn, ms1 / msn, (unsigned long)r);
+  if (r != a) {
+    fprintf(stderr, "weft-bench: fib(%ld) = %lu, expected %lu\n", n,
+            (unsigned long)r, (unsigned long)a);
+    exit(1);
+  }
+}
+
+/* ---- parked ---------------------------------------------------------------- */
+
+static weft_co **parked_cos;
+static uint64_t parked_count;
+
+static void *parker(void *arg) {
+  uintptr_t i = (uintptr_t)arg;
+  parked_cos[i] = weft_self();
+  __atomic_fetch_add(&parked_count, 1, __ATOMIC_RELEASE);
+  weft__park(WEFT__PARK_TEST, NULL, NULL);
+  __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
+  return NULL;
+}
+
+static long read_statm_rss(void) {
+  long size, rss;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (!f || fscanf(f, "%ld %ld", &size, &rss) != 2)
+    exit(1);
+  fclose(f);
+  return rss * sysconf(_SC_PAGESIZE);
+}
+
+static long read_pte_bytes(void) {
+  char line[256];
+  long kb = 0;
+  FILE *f = fopen("/proc/self/status", "r");
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "VmPTE: %ld kB", &kb) == 1)
+      break;
+  if (f)
+    fclose(f);
+  return kb * 1024;
+}
+
+struct parked_result {
+  long n;
+  long rss0, rss1, pte0, pte1;
+};
+
+static void *parked_main(void *arg) {
+  struct parked_result *pr = arg;
+  long n = pr->n;
+  parked_cos = calloc((size_t)n, sizeof *parked_cos);
+  __atomic_store_n(&counter, 0, __ATOMIC_RELAXED);
+  pr->rss0 = read_statm_rss();
+  pr->pte0 = read_pte_bytes();
+  for (long i = 0; i < n; i++) {
+    int rc = weft_spawn(NULL, parker, (void *)(uintptr_t)i);
+    if (rc)
+      die("spawn", rc);
+  }
+  while (__atomic_load_n(&parked_count, __ATOMIC_ACQUIRE) < (uint64_t)n)
+    weft_yield();
+  pr->rss1 = read_statm_rss();
+  pr->pte1 = read_pte_bytes();
+  for (long i = 0; i < n; i++)
+    weft__unpark(parked_cos[i], 0);
+  wait_counter((uint64_t)n);
+  free(parked_cos);
+  return NULL;
+}
+
+static void bench_parked(unsigned w, long n) {
+  struct parked_result pr = {.n = n};
+  run(w, parked_main, &pr);
+  printf("{\"bench\":\"parked\",\"impl\":\"weft\",\"workers\":%u,\"n\":%ld,"
+         "\"bytes_per_coroutine\":%.1f,\"pte_bytes_per_coroutine\":%.1f,"
+         "\"rss_before\":%ld,\"rss_after\":%ld}\n",
+         w, n, (double)(pr.rss1 - pr.rss0) / n, (double)(pr.pte1 - pr.pte0) / n,
+         pr.rss0, pr.rss1);
+}
+
+/* ---- driver ---------------------------------------------------------------- */
+
+static const struct bench {
+  const char *name;
+  void (*fn)(unsigned workers, long n);
+  long default_n;
+} benches[] = {
+    {"ctxswitch", bench_ctxswitch, 10000000},
+    {"yield", bench_yield, 2000000},
+    {"spawn", bench_spawn, 1000000},
+    {"chained_spawn", bench_chained_spawn, 100000},
+    {"spawn_remote", bench_spawn_remote, 10000},
+    {"skynet", bench_skynet, 1000000},
+    {"fib", bench_fib, 32},
+    {"parked", bench_parked, 1000000},
+};
+
+static unsigned default_workers(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+    return (unsigned)CPU_COUNT(&set);
+  return 1;
+}
+
+static void usage(void) {
+  fprintf(stderr, "usage: weft-bench list\n"
+                  "       weft-bench NAME [-w WORKERS] [-n N] [-s STACK_BYTES]\n");
+  exit(2);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2)
+    usage();
+  if (strcmp(argv[1], "list") == 0) {
+    for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
+      puts(benches[i].name);
+    return 0;
+  }
+  const struct bench *b = NULL;
+  for (size_t i = 0; i < sizeof benches / sizeof benches[0]; i++)
+    if (strcmp(argv[1], benches[i].name) == 0)
+      b = &benches[i];
+  if (!b) {
+    fprintf(stderr, "weft-bench: no benchmark named %s (weft-bench list)\n", argv[1]);
+    return 2;
+  }
+  for (int i = 2; i < argc; i++) {
+    char *end;
+    if (i + 1 >= argc)
+      usage();
+    long v = strtol(argv[i + 1], &end, 10);
+    if (*end || v <= 0)
+      usage();
+    if (strcmp(argv[i], "-w") == 0)
+      opt_workers = (unsigned)v;
+    else if (strcmp(argv[i], "-n") == 0)
+      opt_n = v;
+    else if (strcmp(argv[i], "-s") == 0)
+      opt_stack = (size_t)v;
+    else
+      usage();
+    i++;
+  }
+  unsigned w = opt_workers ? opt_workers : default_workers();
+  b->fn(w, opt_n > 0 ? opt_n : b->default_n);
+  fflush(stdout);
+  return 0;
+}
