@@ -15,7 +15,8 @@
  * into two VMAs and so caps live stacks near 32k; when that cap is hit,
  * stack allocation fails with -EAGAIN and a one-time message that names
  * vm.max_map_count. WEFT_STACK_GUARD=mprotect|madvise forces a mechanism
- * (tests use it to check both).
+ * (tests use it to check both); otherwise a probe at start-up checks that
+ * madvise really guards (an emulator may accept it and do nothing).
  *
  * Pools. Each worker keeps up to POOL_MAX free stacks (owner only, no
  * locks); beyond that it moves POOL_BATCH to the runtime's shared pool,
@@ -36,6 +37,7 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,43 +73,59 @@ static size_t record_size(void) {
 
 /* ---- mapping -------------------------------------------------------------- */
 
-static void map_limit_message(void) {
-  static int said;
-  if (__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
-    return;
-  long max = -1;
-  FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
-  if (f) {
-    if (fscanf(f, "%ld", &max) != 1)
-      max = -1;
-    fclose(f);
-  }
-  fprintf(stderr,
-          "weft: cannot map another coroutine stack: the process has reached "
-          "vm.max_map_count (%ld). Guard pages by mprotect cost two mappings "
-          "per stack; raise the limit (sysctl vm.max_map_count=262144) or run "
-          "on Linux 6.13+ where MADV_GUARD_INSTALL needs none.\n",
-          max);
+/* Read a small file into buf without allocating (at the mapping limit,
+ * fopen's buffer may itself be unobtainable). */
+static long read_long_file(const char *path, long fallback) {
+  char buf[32];
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return fallback;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0)
+    return fallback;
+  buf[n] = 0;
+  return strtol(buf, NULL, 10);
+}
+
+static long count_mappings(void) {
+  char buf[4096];
+  long lines = 0;
+  int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0)
+    for (ssize_t i = 0; i < n; i++)
+      lines += buf[i] == '\n';
+  close(fd);
+  return lines;
 }
 
 /* ENOMEM from mmap/mprotect is the mapping limit when the count is near
  * it; otherwise it is memory. */
 static int near_map_limit(void) {
-  long max = 65530, n = 0;
-  FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
-  if (f) {
-    if (fscanf(f, "%ld", &max) != 1)
-      max = 65530;
-    fclose(f);
+  long max = read_long_file("/proc/sys/vm/max_map_count", 65530);
+  long n = count_mappings();
+  return n >= 0 && n + 16 >= max;
+}
+
+static void map_limit_message(void) {
+  static int said;
+  if (__atomic_exchange_n(&said, 1, __ATOMIC_RELAXED))
+    return;
+  char msg[400];
+  int len = snprintf(
+      msg, sizeof msg,
+      "weft: cannot map another coroutine stack: the process has reached "
+      "vm.max_map_count (%ld). Guard pages by mprotect cost two mappings per "
+      "stack; raise the limit (sysctl vm.max_map_count=262144) or run on "
+      "Linux 6.13+ where MADV_GUARD_INSTALL needs none.\n",
+      read_long_file("/proc/sys/vm/max_map_count", -1));
+  if (len > 0) {
+    ssize_t r = write(STDERR_FILENO, msg, (size_t)len < sizeof msg ? (size_t)len : sizeof msg - 1);
+    (void)r;
   }
-  f = fopen("/proc/self/maps", "r");
-  if (!f)
-    return 0;
-  int c;
-  while ((c = getc(f)) != EOF)
-    n += c == '\n';
-  fclose(f);
-  return n + 16 >= max;
 }
 
 static int map_error(int err) {
@@ -338,6 +356,20 @@ static void segv_handler(int sig, siginfo_t *si, void *uc) {
   sigaction(sig, &old_segv, NULL);
 }
 
+/* Does touching p fault? write() reads the buffer in the kernel, which
+ * answers EFAULT for a guard page without raising a signal. qemu-user
+ * accepts MADV_GUARD_INSTALL but installs nothing, hence the check. */
+static bool guard_works(const char *p) {
+  int fds[2];
+  if (pipe(fds))
+    return false;
+  ssize_t r = write(fds[1], p, 1);
+  int err = errno;
+  close(fds[0]);
+  close(fds[1]);
+  return r < 0 && err == EFAULT;
+}
+
 int weft__stack_global_init(void) {
   pthread_mutex_lock(&global_lock);
   if (!page_size)
@@ -354,7 +386,7 @@ int weft__stack_global_init(void) {
                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
       guard_mode = GUARD_MPROTECT;
       if (m != MAP_FAILED) {
-        if (madvise(m, page_size, MADV_GUARD_INSTALL) == 0)
+        if (madvise(m, page_size, MADV_GUARD_INSTALL) == 0 && guard_works(m))
           guard_mode = GUARD_MADVISE;
         munmap(m, 2 * page_size);
       }

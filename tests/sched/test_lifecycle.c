@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../check.h"
+#include "internal.h" /* stop_with_live watches a join slot */
 #include "weft/sched.h"
 
 /* ---- results through join -------------------------------------------------- */
@@ -178,6 +179,10 @@ static void stop_with_live(void) {
   pthread_t t;
   CHECK_EQ(pthread_create(&t, NULL, stopped_join, never), 0);
   while (__atomic_load_n(&spinners_started, __ATOMIC_RELAXED) < N + 1)
+    usleep(1000);
+  /* Stop only once the thread is registered as never's joiner: joining a
+   * coroutine after its runtime stopped would touch freed memory. */
+  while (__atomic_load_n(&never->joiner, __ATOMIC_ACQUIRE) == NULL)
     usleep(1000);
   usleep(20000);
   CHECK_EQ(weft_runtime_stop(rt), 0);

@@ -1,0 +1,255 @@
+/*
+ * test_stack.c - coroutine stacks: the guard page under both mechanisms,
+ * the overflow report (a death test, in a child process), and failing
+ * cleanly when no stack can be had (address-space limit, mapping limit).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../check.h"
+#include "internal.h"
+#include "weft/sched.h"
+
+#define SKIP 77
+
+static void skip(const char *why) {
+  printf("skipped: %s\n", why);
+  exit(SKIP);
+}
+
+/* ---- guard page present ------------------------------------------------------ */
+
+/* write() reads the buffer in the kernel: a guard page makes it EFAULT
+ * without a signal, for either mechanism. */
+static int readable(const void *p) {
+  int fds[2];
+  CHECK_EQ(pipe(fds), 0);
+  ssize_t r = write(fds[1], p, 1);
+  int err = errno;
+  close(fds[0]);
+  close(fds[1]);
+  return r == 1 ? 1 : (err == EFAULT ? 0 : -1);
+}
+
+static void *guard_probe(void *arg) {
+  (void)arg;
+  weft_co *self = weft_self();
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  /* The mapping is [guard][stack ... record]: the record is self. */
+  char *map = self->map;
+  CHECK_EQ(readable(map), 0);            /* the guard page */
+  CHECK_EQ(readable(map + page - 1), 0); /* its last byte */
+  CHECK_EQ(readable(map + page), 1);     /* the lowest stack page */
+  char local;
+  CHECK((char *)&local > map + page && (char *)&local < (char *)self);
+  return NULL;
+}
+
+static void guard_with(const char *mode) {
+  setenv("WEFT_STACK_GUARD", mode, 1);
+  CHECK_EQ(weft_run(NULL, guard_probe, NULL, NULL), 0);
+  CHECK(strcmp(weft__stack_guard_name(), mode) == 0);
+}
+
+static void guard_mprotect(void) { guard_with("mprotect"); }
+
+static void guard_madvise(void) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  char *m = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  CHECK(m != MAP_FAILED);
+  int ok = madvise(m, page, 102 /* MADV_GUARD_INSTALL */) == 0 && !readable(m);
+  munmap(m, 2 * page);
+  if (!ok)
+    skip("this kernel has no MADV_GUARD_INSTALL (Linux < 6.13, or emulated)");
+  guard_with("madvise");
+}
+
+/* ---- overflow report ---------------------------------------------------------- */
+
+static volatile uint64_t sink;
+
+static volatile uint64_t depth_limit = UINT64_MAX; /* never reached */
+
+__attribute__((noinline)) static uint64_t recurse(uint64_t n) {
+  volatile char pad[512];
+  pad[0] = (char)n;
+  sink += pad[0];
+  if (n >= depth_limit)
+    return n;
+  return recurse(n + 1) + pad[0];
+}
+
+static void *overflow_fn(void *arg) {
+  (void)arg;
+  return (void *)(uintptr_t)recurse(0);
+}
+
+static void *overflow_main(void *arg) {
+  (void)arg;
+  weft_co *c;
+  CHECK_EQ(weft_spawn(&c, overflow_fn, NULL), 0);
+  weft_join(c, NULL);
+  return NULL;
+}
+
+static void overflow_with(const char *mode) {
+#if defined(__SANITIZE_ADDRESS__)
+  /* ASan replaces the frames' layout and reports overflows itself. */
+  (void)mode;
+  skip("ASan reports stack overflows with its own handler");
+#endif
+  int fds[2];
+  CHECK_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[0]);
+    setenv("WEFT_STACK_GUARD", mode, 1);
+    weft_config cfg = {.workers = 2};
+    weft_run(&cfg, overflow_main, NULL, NULL);
+    _exit(0); /* reaching here is the failure */
+  }
+  close(fds[1]);
+  char buf[4096];
+  size_t len = 0;
+  ssize_t r;
+  while ((r = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0)
+    len += (size_t)r;
+  buf[len] = 0;
+  close(fds[0]);
+  int status;
+  CHECK_EQ(waitpid(pid, &status, 0), pid);
+  fprintf(stderr, "child stderr: %s", buf);
+  CHECK(WIFSIGNALED(status));
+  CHECK_EQ(WTERMSIG(status), SIGABRT);
+  CHECK(strstr(buf, "weft: stack overflow in coroutine 2 (stack 256 KiB)") != NULL);
+}
+
+static void overflow_mprotect(void) { overflow_with("mprotect"); }
+
+static void overflow_madvise(void) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  char *m = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  int ok = madvise(m, page, 102) == 0 && !readable(m);
+  munmap(m, 2 * page);
+  if (!ok)
+    skip("this kernel has no MADV_GUARD_INSTALL (Linux < 6.13, or emulated)");
+  overflow_with("madvise");
+}
+
+/* ---- no stacks to be had ------------------------------------------------------- */
+
+static weft_co **held;
+static uint64_t held_n;
+
+static void *hold(void *arg) {
+  (void)arg;
+  weft__park(WEFT__PARK_TEST, NULL, NULL);
+  return NULL;
+}
+
+/* Spawn parked coroutines until spawn fails; return the code. Then let
+ * them all finish and check a spawn works again. */
+static void *exhaust_main(void *arg) {
+  int *rc_out = arg;
+  size_t cap = 1 << 20;
+  held = calloc(cap, sizeof *held);
+  CHECK(held != NULL);
+  int rc = 0;
+  for (held_n = 0; held_n < cap; held_n++) {
+    rc = weft_spawn(&held[held_n], hold, NULL);
+    if (rc)
+      break;
+  }
+  *rc_out = rc;
+  for (uint64_t i = 0; i < held_n; i++)
+    weft__unpark(held[i], 0);
+  for (uint64_t i = 0; i < held_n; i++)
+    CHECK_EQ(weft_join(held[i], NULL), 0);
+  weft_co *c;
+  CHECK_EQ(weft_spawn(&c, hold, NULL), 0); /* recovered */
+  weft__unpark(c, 0);
+  CHECK_EQ(weft_join(c, NULL), 0);
+  free(held);
+  return NULL;
+}
+
+static void run_exhaust_child(const char *mode, rlim_t as_limit, int want,
+                              const char *want_msg) {
+  int fds[2];
+  CHECK_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[0]);
+    setenv("WEFT_STACK_GUARD", mode, 1);
+    if (as_limit) {
+      struct rlimit rl = {as_limit, as_limit};
+      CHECK_EQ(setrlimit(RLIMIT_AS, &rl), 0);
+    }
+    int rc = 1;
+    weft_config cfg = {.workers = 2};
+    CHECK_EQ(weft_run(&cfg, exhaust_main, &rc, NULL), 0);
+    fprintf(stderr, "spawn failed with %d after %llu\n", rc,
+            (unsigned long long)held_n);
+    _exit(rc == want ? 0 : 3);
+  }
+  close(fds[1]);
+  char buf[8192];
+  size_t len = 0;
+  ssize_t r;
+  while ((r = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0)
+    len += (size_t)r;
+  buf[len] = 0;
+  close(fds[0]);
+  int status;
+  CHECK_EQ(waitpid(pid, &status, 0), pid);
+  fprintf(stderr, "child stderr: %s", buf);
+  if (WIFSIGNALED(status))
+    fprintf(stderr, "child killed by signal %d\n", WTERMSIG(status));
+  CHECK(WIFEXITED(status));
+  CHECK_EQ(WEXITSTATUS(status), 0);
+  if (want_msg)
+    CHECK(strstr(buf, want_msg) != NULL);
+}
+
+static void no_memory(void) {
+  if (TEST_SANITIZED)
+    skip("sanitizer runtimes reserve terabytes of address space");
+  /* 1 GiB of address space: enough for the runtime, ~4,000 stacks. */
+  run_exhaust_child("madvise", (rlim_t)1 << 30, -ENOMEM, NULL);
+}
+
+static void map_count_limit(void) {
+  if (TEST_SANITIZED)
+    skip("30,000 live coroutines under a sanitizer measure the sanitizer");
+  long max = 0;
+  FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+  if (!f || fscanf(f, "%ld", &max) != 1)
+    skip("no /proc/sys/vm/max_map_count");
+  fclose(f);
+  if (max > 200000)
+    skip("vm.max_map_count raised on this machine: the limit is far away");
+  run_exhaust_child("mprotect", 0, -EAGAIN, "vm.max_map_count");
+}
+
+static const test_case cases[] = {
+    {"guard_mprotect", guard_mprotect},
+    {"guard_madvise", guard_madvise},
+    {"overflow_mprotect", overflow_mprotect},
+    {"overflow_madvise", overflow_madvise},
+    {"no_memory", no_memory},
+    {"map_count_limit", map_count_limit},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv) { return test_main(argc, argv, cases); }
