@@ -56,10 +56,17 @@ void weft__chaos_point(void);
 
 /* Full fence: orders every earlier store before every later load (the
  * store-load ordering that the wake rule needs). On x86 a locked RMW on the
- * stack is cheaper than mfence and just as strong for ordinary memory;
- * ThreadSanitizer does not understand that idiom, so its builds use the
- * C11 fence. */
-#if defined(__x86_64__) && !WEFT_TSAN
+ * stack is cheaper than mfence and just as strong for ordinary memory.
+ * ThreadSanitizer models neither fences nor that idiom, so its builds use a
+ * seq_cst RMW on one shared word: both sides of a Dekker pair then
+ * synchronise through that word, which is what the fence promises. */
+#if WEFT_TSAN
+extern uint32_t weft__tsan_fence_word;
+static inline void weft__fence_sc(void) {
+  WEFT__HOOK();
+  __atomic_fetch_add(&weft__tsan_fence_word, 0, __ATOMIC_SEQ_CST);
+}
+#elif defined(__x86_64__)
 static inline void weft__fence_sc(void) {
   WEFT__HOOK();
   __asm__ __volatile__("lock orq $0, -8(%%rsp)" ::: "memory", "cc");

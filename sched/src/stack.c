@@ -207,7 +207,7 @@ static void refill(struct weft_runtime *rt, weft__worker *w, unsigned n) {
   while (n-- && rt->gpool) {
     weft_co *co = rt->gpool;
     rt->gpool = co->next;
-    rt->gpool_len--;
+    weft__st_rlx(&rt->gpool_len, rt->gpool_len - 1);
     co->next = w->pool;
     w->pool = co;
     w->pool_len++;
@@ -230,7 +230,7 @@ int weft__stack_alloc(struct weft_runtime *rt, weft__worker *w, weft_co **out) {
     co = rt->gpool;
     if (co) {
       rt->gpool = co->next;
-      rt->gpool_len--;
+      weft__st_rlx(&rt->gpool_len, rt->gpool_len - 1);
     }
     pthread_mutex_unlock(&rt->reg_lock);
   }
@@ -297,7 +297,7 @@ void weft__stack_trim(struct weft_runtime *rt, weft__worker *w) {
   while (rt->gpool_len > GPOOL_IDLE) {
     weft_co *c = rt->gpool;
     rt->gpool = c->next;
-    rt->gpool_len--;
+    weft__st_rlx(&rt->gpool_len, rt->gpool_len - 1);
     reg_remove_locked(rt, c);
     unmap(c);
   }
@@ -315,7 +315,7 @@ void weft__stack_release_all(struct weft_runtime *rt) {
   rt->reg_head = NULL;
   rt->reg_count = 0;
   rt->gpool = NULL;
-  rt->gpool_len = 0;
+  weft__st_rlx(&rt->gpool_len, 0);
   pthread_mutex_unlock(&rt->reg_lock);
 }
 

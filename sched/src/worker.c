@@ -59,6 +59,10 @@
 
 static __thread weft__worker *tls_worker;
 
+#if WEFT_TSAN
+uint32_t weft__tsan_fence_word;
+#endif
+
 /* Not inlined, and opaque to the optimiser: after a switch the coroutine
  * may be on another thread, and a cached TLS address would be the old
  * thread's. */

@@ -80,7 +80,7 @@ static void *deep(void *arg) {
 
 static void deep_tree(void) {
   void *r;
-  uintptr_t depth = SCALE(20000);
+  uintptr_t depth = SCALE_LIVE(20000);
   CHECK_EQ(weft_run(NULL, deep, (void *)depth, &r), 0);
   CHECK_EQ((uintptr_t)r, depth + 1);
 }

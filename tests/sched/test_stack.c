@@ -222,7 +222,14 @@ static void run_exhaust_child(const char *mode, rlim_t as_limit, int want,
     CHECK(strstr(buf, want_msg) != NULL);
 }
 
+static void skip_if_emulated(void) {
+  if (getenv("WEFT_TEST_EMULATED"))
+    skip("under an emulator, address-space and mapping limits are the "
+         "emulator's, not the kernel's");
+}
+
 static void no_memory(void) {
+  skip_if_emulated();
   if (TEST_SANITIZED)
     skip("sanitizer runtimes reserve terabytes of address space");
   /* 1 GiB of address space: enough for the runtime, ~4,000 stacks. */
@@ -230,6 +237,7 @@ static void no_memory(void) {
 }
 
 static void map_count_limit(void) {
+  skip_if_emulated();
   if (TEST_SANITIZED)
     skip("30,000 live coroutines under a sanitizer measure the sanitizer");
   long max = 0;

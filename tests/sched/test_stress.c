@@ -235,18 +235,18 @@ static void *million_main(void *arg) {
     CHECK_EQ(weft_spawn(NULL, parker, (void *)(uintptr_t)i), 0);
   while (__atomic_load_n(&parked_count, __ATOMIC_ACQUIRE) < n)
     weft_yield();
-  CHECK_EQ(woke_count, 0);
+  CHECK_EQ(__atomic_load_n(&woke_count, __ATOMIC_RELAXED), 0);
   for (uint64_t i = 0; i < n; i++)
     weft__unpark(alive[i], 7);
   while (__atomic_load_n(&woke_count, __ATOMIC_RELAXED) < n)
     weft_yield();
-  CHECK_EQ(woke_count, n);
+  CHECK_EQ(__atomic_load_n(&woke_count, __ATOMIC_RELAXED), n);
   free(alive);
   return NULL;
 }
 
 static void million_alive(void) {
-  CHECK_EQ(weft_run(NULL, million_main, (void *)(uintptr_t)SCALE(1000000), NULL), 0);
+  CHECK_EQ(weft_run(NULL, million_main, (void *)(uintptr_t)SCALE_LIVE(1000000), NULL), 0);
 }
 
 static const test_case cases[] = {
