@@ -67,9 +67,6 @@ int weft__spawn_in(struct weft_runtime *rt, weft__worker *w, weft_co **out,
   co->state = WEFT__RUNNABLE;
   co->id = take_id(rt, w);
   co->sp = weft__ctx_make(co, co_entry, co);
-#if WEFT_TSAN
-  co->tsan_fiber = __tsan_create_fiber(0);
-#endif
   *out = co;
   return 0;
 }
