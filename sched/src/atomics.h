@@ -87,4 +87,25 @@ static inline void weft__cpu_relax(void) {
 #endif
 }
 
+/* A spinlock for critical sections of a few dozen instructions (the inject
+ * queue, the shared stack pool), where a pthread mutex measured worse: its
+ * futex syscalls under contention cost more than the section. After a
+ * short spin the waiter yields the CPU, so a preempted holder is not
+ * spun against for a whole time slice. */
+typedef struct weft__spinlock {
+  uint32_t held;
+} weft__spinlock;
+
+void weft__spin_wait(weft__spinlock *l); /* worker.c: the slow path */
+
+static inline void weft__spin_lock(weft__spinlock *l) {
+  if (__builtin_expect(WEFT__XCHG(&l->held, 1, __ATOMIC_ACQUIRE) == 0, 1))
+    return;
+  weft__spin_wait(l);
+}
+
+static inline void weft__spin_unlock(weft__spinlock *l) {
+  weft__st_rel(&l->held, 0);
+}
+
 #endif

@@ -169,12 +169,12 @@ struct weft_runtime {
   unsigned idle_len;
 
   /* Inject queue: coroutines from foreign threads, the poller, overflow. */
-  pthread_mutex_t inject_lock __attribute__((aligned(WEFT__CACHELINE)));
+  weft__spinlock inject_lock __attribute__((aligned(WEFT__CACHELINE)));
   weft_co *inject_head, *inject_tail;
   uint32_t inject_len; /* atomic; read without the lock as a hint */
 
   /* Stack registry: every mapping, live or pooled (stack.c). */
-  pthread_mutex_t reg_lock __attribute__((aligned(WEFT__CACHELINE)));
+  weft__spinlock reg_lock __attribute__((aligned(WEFT__CACHELINE)));
   weft_co *reg_head;
   size_t reg_count;
   weft_co *gpool; /* shared pool, for foreign threads and rebalancing */
@@ -192,8 +192,6 @@ WEFT__HIDDEN void weft__wake_one(struct weft_runtime *rt);
 WEFT__HIDDEN void weft__wake_all(struct weft_runtime *rt);
 WEFT__HIDDEN weft_co *weft__next_local(weft__worker *w, bool fifo);
 WEFT__HIDDEN void weft__switch(weft__worker *w, weft_co *from, weft_co *to);
-WEFT__HIDDEN __attribute__((noreturn)) void
-weft__switch_dying(weft__worker *w, weft_co *from, weft_co *to);
 WEFT__HIDDEN void weft__switch_finish(weft_co *self);
 WEFT__HIDDEN void weft__after_switch(weft__worker *w);
 WEFT__HIDDEN void weft__schedule(weft__worker *w, weft_co *to);

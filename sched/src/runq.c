@@ -162,21 +162,21 @@ weft_co *weft__ring_steal(weft__worker *thief, weft__worker *victim) {
 void weft__inject_push(struct weft_runtime *rt, weft_co *first, weft_co *last,
                        uint32_t n) {
   last->next = NULL;
-  pthread_mutex_lock(&rt->inject_lock);
+  weft__spin_lock(&rt->inject_lock);
   if (rt->inject_tail)
     rt->inject_tail->next = first;
   else
     rt->inject_head = first;
   rt->inject_tail = last;
   weft__st_rlx(&rt->inject_len, rt->inject_len + n);
-  pthread_mutex_unlock(&rt->inject_lock);
+  weft__spin_unlock(&rt->inject_lock);
 }
 
 static weft_co *inject_take(struct weft_runtime *rt, uint32_t max,
                             weft__worker *w) {
   if (weft__ld_rlx(&rt->inject_len) == 0)
     return NULL;
-  pthread_mutex_lock(&rt->inject_lock);
+  weft__spin_lock(&rt->inject_lock);
   uint32_t len = rt->inject_len;
   uint32_t n = len < max ? len : max;
   weft_co *first = rt->inject_head, *co = first;
@@ -190,7 +190,7 @@ static weft_co *inject_take(struct weft_runtime *rt, uint32_t max,
       rt->inject_tail = NULL;
     weft__st_rlx(&rt->inject_len, len - n);
   }
-  pthread_mutex_unlock(&rt->inject_lock);
+  weft__spin_unlock(&rt->inject_lock);
   return n ? first : NULL;
 }
 

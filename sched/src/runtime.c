@@ -94,8 +94,6 @@ static int resolve_config(const weft_config *cfg, unsigned *workers,
 
 static void free_runtime(struct weft_runtime *rt) {
   pthread_mutex_destroy(&rt->idle_lock);
-  pthread_mutex_destroy(&rt->inject_lock);
-  pthread_mutex_destroy(&rt->reg_lock);
   weft__free(rt->idle_stack, rt->nworkers * sizeof *rt->idle_stack);
   weft__free(rt->workers, rt->nworkers * sizeof *rt->workers);
   weft__free(rt, sizeof *rt);
@@ -125,8 +123,6 @@ int weft_runtime_start(const weft_config *cfg, weft_runtime **out) {
   rt->stack_size = stack;
   rt->next_id = 1;
   pthread_mutex_init(&rt->idle_lock, NULL);
-  pthread_mutex_init(&rt->inject_lock, NULL);
-  pthread_mutex_init(&rt->reg_lock, NULL);
   rt->workers = weft__calloc(nworkers, sizeof *rt->workers);
   rt->idle_stack = weft__calloc(nworkers, sizeof *rt->idle_stack);
   if (!rt->workers || !rt->idle_stack) {
@@ -183,7 +179,7 @@ int weft_runtime_stop(weft_runtime *rt) {
   stop_threads(rt, rt->nworkers); /* steps 1-2 */
   if (getenv("WEFT_DEBUG_STACKS"))
     fprintf(stderr, "weft: %zu stack mappings at stop\n", rt->reg_count);
-  pthread_mutex_lock(&rt->reg_lock); /* step 3 */
+  weft__spin_lock(&rt->reg_lock); /* step 3 */
   for (weft_co *co = rt->reg_head; co; co = co->reg_next) {
     if (!(co->flags & WEFT__CO_LIVE))
       continue;
@@ -191,7 +187,7 @@ int weft_runtime_stop(weft_runtime *rt) {
     if (j && j != WEFT__JOIN_DONE && (j->flags & WEFT__CO_FOREIGN))
       weft__unpark(j, -ECANCELED);
   }
-  pthread_mutex_unlock(&rt->reg_lock);
+  weft__spin_unlock(&rt->reg_lock);
   weft__stack_release_all(rt); /* step 4 */
   free_runtime(rt);
   return 0;

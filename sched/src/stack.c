@@ -54,7 +54,13 @@
 #define POOL_MAX 64u
 #define POOL_BATCH 32u
 #define POOL_IDLE 4u
+#if WEFT_TSAN
+/* Every mapping keeps a TSan fiber, and TSan dies past 8128 threads and
+ * fibers alive at once: keep the pools small enough under TSan. */
 #define GPOOL_MAX 65536u
+#else
+#define GPOOL_MAX 65536u
+#endif
 #define GPOOL_IDLE 64u
 #define ALTSTACK_SIZE (64u * 1024u)
 
@@ -148,14 +154,14 @@ static int install_guard(char *map) {
 }
 
 static void reg_add(struct weft_runtime *rt, weft_co *co) {
-  pthread_mutex_lock(&rt->reg_lock);
+  weft__spin_lock(&rt->reg_lock);
   co->reg_prev = NULL;
   co->reg_next = rt->reg_head;
   if (rt->reg_head)
     rt->reg_head->reg_prev = co;
   rt->reg_head = co;
   rt->reg_count++;
-  pthread_mutex_unlock(&rt->reg_lock);
+  weft__spin_unlock(&rt->reg_lock);
 }
 
 /* Called with reg_lock held. */
@@ -208,7 +214,7 @@ static int map_new(struct weft_runtime *rt, weft_co **out) {
 
 /* Move up to n stacks from the shared pool to w's pool. */
 static void refill(struct weft_runtime *rt, weft__worker *w, unsigned n) {
-  pthread_mutex_lock(&rt->reg_lock);
+  weft__spin_lock(&rt->reg_lock);
   while (n-- && rt->gpool) {
     weft_co *co = rt->gpool;
     rt->gpool = co->next;
@@ -217,7 +223,7 @@ static void refill(struct weft_runtime *rt, weft__worker *w, unsigned n) {
     w->pool = co;
     w->pool_len++;
   }
-  pthread_mutex_unlock(&rt->reg_lock);
+  weft__spin_unlock(&rt->reg_lock);
 }
 
 int weft__stack_alloc(struct weft_runtime *rt, weft__worker *w, weft_co **out) {
@@ -231,13 +237,13 @@ int weft__stack_alloc(struct weft_runtime *rt, weft__worker *w, weft_co **out) {
       w->pool_len--;
     }
   } else if (weft__ld_rlx(&rt->gpool_len)) {
-    pthread_mutex_lock(&rt->reg_lock);
+    weft__spin_lock(&rt->reg_lock);
     co = rt->gpool;
     if (co) {
       rt->gpool = co->next;
       weft__st_rlx(&rt->gpool_len, rt->gpool_len - 1);
     }
-    pthread_mutex_unlock(&rt->reg_lock);
+    weft__spin_unlock(&rt->reg_lock);
   }
   if (!co)
     return map_new(rt, out);
@@ -245,16 +251,27 @@ int weft__stack_alloc(struct weft_runtime *rt, weft__worker *w, weft_co **out) {
   return 0;
 }
 
-/* Give a stack to the shared pool, or unmap it past GPOOL_MAX. Called with
- * reg_lock held. */
-static void gpool_put_locked(struct weft_runtime *rt, weft_co *co) {
+/* Give a stack to the shared pool or, past GPOOL_MAX, take it off the
+ * registry and onto *drop, to be unmapped once the lock is released (a
+ * syscall does not belong inside a spinlock). Called with reg_lock held. */
+static void gpool_put_locked(struct weft_runtime *rt, weft_co *co,
+                             weft_co **drop) {
   if (rt->gpool_len < GPOOL_MAX) {
     co->next = rt->gpool;
     rt->gpool = co;
     weft__st_rlx(&rt->gpool_len, rt->gpool_len + 1);
   } else {
     reg_remove_locked(rt, co);
+    co->next = *drop;
+    *drop = co;
+  }
+}
+
+static void unmap_list(weft_co *co) {
+  while (co) {
+    weft_co *next = co->next;
     unmap(co);
+    co = next;
   }
 }
 
@@ -267,44 +284,53 @@ void weft__stack_free(struct weft_runtime *rt, weft__worker *w, weft_co *co) {
     w->pool = co;
     if (++w->pool_len <= POOL_MAX)
       return;
-    pthread_mutex_lock(&rt->reg_lock);
+    weft_co *drop = NULL;
+    weft__spin_lock(&rt->reg_lock);
     for (unsigned i = 0; i < POOL_BATCH; i++) {
       weft_co *c = w->pool;
       w->pool = c->next;
       w->pool_len--;
-      gpool_put_locked(rt, c);
+      gpool_put_locked(rt, c, &drop);
     }
-    pthread_mutex_unlock(&rt->reg_lock);
+    weft__spin_unlock(&rt->reg_lock);
+    unmap_list(drop);
     return;
   }
-  pthread_mutex_lock(&rt->reg_lock);
-  gpool_put_locked(rt, co);
-  pthread_mutex_unlock(&rt->reg_lock);
+  weft_co *drop = NULL;
+  weft__spin_lock(&rt->reg_lock);
+  gpool_put_locked(rt, co, &drop);
+  weft__spin_unlock(&rt->reg_lock);
+  unmap_list(drop);
 }
 
 void weft__stack_trim(struct weft_runtime *rt, weft__worker *w) {
   if (w->pool_len <= POOL_IDLE && weft__ld_rlx(&rt->gpool_len) <= GPOOL_IDLE)
     return;
-  pthread_mutex_lock(&rt->reg_lock);
+  weft_co *drop = NULL;
+  weft__spin_lock(&rt->reg_lock);
   while (w->pool_len > POOL_IDLE) {
     weft_co *c = w->pool;
     w->pool = c->next;
     w->pool_len--;
     reg_remove_locked(rt, c);
-    unmap(c);
+    c->next = drop;
+    drop = c;
   }
   while (rt->gpool_len > GPOOL_IDLE) {
     weft_co *c = rt->gpool;
     rt->gpool = c->next;
     weft__st_rlx(&rt->gpool_len, rt->gpool_len - 1);
     reg_remove_locked(rt, c);
-    unmap(c);
+    c->next = drop;
+    drop = c;
   }
-  pthread_mutex_unlock(&rt->reg_lock);
+  weft__spin_unlock(&rt->reg_lock);
+  unmap_list(drop);
 }
 
 void weft__stack_release_all(struct weft_runtime *rt) {
-  pthread_mutex_lock(&rt->reg_lock);
+  /* No thread runs in the runtime any more (runtime.c, stop step 2). */
+  weft__spin_lock(&rt->reg_lock);
   weft_co *co = rt->reg_head;
   while (co) {
     weft_co *next = co->reg_next;
@@ -315,7 +341,7 @@ void weft__stack_release_all(struct weft_runtime *rt) {
   rt->reg_count = 0;
   rt->gpool = NULL;
   weft__st_rlx(&rt->gpool_len, 0);
-  pthread_mutex_unlock(&rt->reg_lock);
+  weft__spin_unlock(&rt->reg_lock);
 }
 
 /* ---- overflow report ------------------------------------------------------ */

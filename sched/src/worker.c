@@ -43,8 +43,10 @@
 #endif
 #include <errno.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -96,6 +98,19 @@ void weft__futex_wake(uint32_t *addr, int n) {
   syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
+void weft__spin_wait(weft__spinlock *l) {
+  for (unsigned spins = 0;; spins++) {
+    while (weft__ld_rlx(&l->held)) {
+      if (spins++ < 128)
+        weft__cpu_relax();
+      else
+        sched_yield();
+    }
+    if (WEFT__XCHG(&l->held, 1, __ATOMIC_ACQUIRE) == 0)
+      return;
+  }
+}
+
 /* ---- switching ---------------------------------------------------------- */
 
 #if WEFT_ASAN
@@ -105,25 +120,32 @@ static void *stack_bottom(weft_co *co) {
 #endif
 
 /* Switch from the current context (coroutine `from`, or the scheduler stack
- * when from is NULL) to `to` (NULL: the scheduler stack). `dying` says
- * `from` will never run again. Returns when something switches back. */
-static void do_switch(weft__worker *w, weft_co *from, weft_co *to,
-                      bool dying) {
+ * when from is NULL) to `to` (NULL: the scheduler stack). Returns when
+ * something switches back. */
+void weft__switch(weft__worker *w, weft_co *from, weft_co *to) {
   void **save = from ? &from->sp : &w->sched_sp;
   void *target = to ? to->sp : w->sched_sp;
   w->current = to;
-  if (to)
+  if (to) {
+#ifdef WEFT_CHECKS
+    uint32_t was = weft__xchg_ar(&to->state, WEFT__RUNNING);
+    if (was != WEFT__RUNNABLE) {
+      fprintf(stderr, "weft: check failed: coroutine %llu resumed in state %u\n",
+              (unsigned long long)to->id, was);
+      abort();
+    }
+#else
     weft__st_rlx(&to->state, WEFT__RUNNING);
+#endif
+  }
 #if WEFT_ASAN
-  void **fake = dying ? NULL : from ? &from->asan_fake_stack : &w->asan_sched_fake;
+  void **fake = from ? &from->asan_fake_stack : &w->asan_sched_fake;
   if (to)
     __sanitizer_start_switch_fiber(fake, stack_bottom(to),
                                    (size_t)((char *)to - (char *)stack_bottom(to)));
   else
     __sanitizer_start_switch_fiber(fake, w->thread_stack_bottom,
                                    w->thread_stack_size);
-#else
-  (void)dying;
 #endif
 #if WEFT_TSAN
   __tsan_switch_to_fiber(to ? to->tsan_fiber : w->tsan_fiber, 0);
@@ -140,23 +162,13 @@ void weft__switch_finish(weft_co *self) {
   size_t size;
   __sanitizer_finish_switch_fiber(self ? self->asan_fake_stack : w->asan_sched_fake,
                                   &bottom, &size);
-  (void)w;
 #else
   (void)self;
 #endif
 }
 
-void weft__switch(weft__worker *w, weft_co *from, weft_co *to) {
-  do_switch(w, from, to, false);
-}
-
-void weft__switch_dying(weft__worker *w, weft_co *from, weft_co *to) {
-  do_switch(w, from, to, true);
-  __builtin_unreachable();
-}
-
 void weft__schedule(weft__worker *w, weft_co *to) {
-  do_switch(w, w->current, to, false);
+  weft__switch(w, w->current, to);
   weft__after_switch(weft__current_worker());
 }
 
