@@ -2,6 +2,7 @@
  * test_lifecycle.c - spawn, join, detach, trees, foreign threads, stop.
  * Every case runs under WEFT_WORKERS = 1, 2, 4 and 8 (see CMakeLists.txt).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -266,6 +267,40 @@ static void repeated_runtimes(void) {
   }
 }
 
+/* ---- worker threads are named ------------------------------------------------ */
+
+static void thread_names(void) {
+  weft_runtime *rt;
+  CHECK_EQ(weft_runtime_start(NULL, &rt), 0);
+  unsigned n = rt->nworkers, found = 0;
+  /* Each worker names itself when it starts: look until all are there. */
+  for (int tries = 0; tries < 1000 && found < n; tries++) {
+    found = 0;
+    DIR *d = opendir("/proc/self/task");
+    CHECK(d != NULL);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+      char path[300], comm[32] = "";
+      snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+      FILE *f = fopen(path, "r");
+      if (!f)
+        continue;
+      if (fgets(comm, sizeof comm, f)) {
+        unsigned idx;
+        char nl;
+        if (sscanf(comm, "weft-w%u%c", &idx, &nl) == 2 && nl == '\n' && idx < n)
+          found++;
+      }
+      fclose(f);
+    }
+    closedir(d);
+    if (found < n)
+      usleep(10000);
+  }
+  CHECK_EQ(found, n);
+  CHECK_EQ(weft_runtime_stop(rt), 0);
+}
+
 static const test_case cases[] = {
     {"join_results", join_results},
     {"detached", detached},
@@ -276,6 +311,7 @@ static const test_case cases[] = {
     {"ids_and_errors", ids_and_errors},
     {"bad_env", bad_env},
     {"repeated_runtimes", repeated_runtimes},
+    {"thread_names", thread_names},
     {NULL, NULL},
 };
 

@@ -245,6 +245,50 @@ static void map_count_limit(void) {
   run_exhaust_child("mprotect", 0, -EAGAIN, "vm.max_map_count");
 }
 
+/* ---- pools are trimmed when idle ---------------------------------------------- */
+
+static void *release_all(void *arg) {
+  uint64_t n = (uintptr_t)arg;
+  held = calloc(n, sizeof *held);
+  CHECK(held != NULL);
+  for (uint64_t i = 0; i < n; i++)
+    CHECK_EQ(weft_spawn(&held[i], hold, NULL), 0);
+  for (uint64_t i = 0; i < n; i++)
+    weft__unpark(held[i], 0);
+  for (uint64_t i = 0; i < n; i++)
+    CHECK_EQ(weft_join(held[i], NULL), 0);
+  free(held);
+  return NULL;
+}
+
+static size_t mappings(weft_runtime *rt) {
+  weft__spin_lock(&rt->reg_lock);
+  size_t n = rt->reg_count;
+  weft__spin_unlock(&rt->reg_lock);
+  return n;
+}
+
+static void trim_when_idle(void) {
+  weft_runtime *rt;
+  CHECK_EQ(weft_runtime_start(NULL, &rt), 0);
+  uint64_t n = SCALE_LIVE(4000);
+  weft_co *c;
+  CHECK_EQ(weft_runtime_spawn(rt, &c, release_all, (void *)(uintptr_t)n), 0);
+  CHECK_EQ(weft_join(c, NULL), 0);
+  size_t busy = mappings(rt);
+  CHECK(busy >= n); /* all n were alive at once; their stacks are pooled */
+  /* Idle workers give stacks back after a quiet spell (200 ms); allow
+   * plenty on a loaded machine. What is left: a few per worker and the
+   * shared pool's idle reserve. */
+  size_t idle_max = 4 * rt->nworkers + 64;
+  for (int i = 0; i < 300 && mappings(rt) > idle_max; i++)
+    usleep(20000);
+  fprintf(stderr, "mappings: %zu while busy, %zu after idling\n", busy,
+          mappings(rt));
+  CHECK(mappings(rt) <= idle_max);
+  CHECK_EQ(weft_runtime_stop(rt), 0);
+}
+
 static const test_case cases[] = {
     {"guard_mprotect", guard_mprotect},
     {"guard_madvise", guard_madvise},
@@ -252,6 +296,7 @@ static const test_case cases[] = {
     {"overflow_madvise", overflow_madvise},
     {"no_memory", no_memory},
     {"map_count_limit", map_count_limit},
+    {"trim_when_idle", trim_when_idle},
     {NULL, NULL},
 };
 
