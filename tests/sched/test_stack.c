@@ -70,6 +70,39 @@ static void guard_madvise(void) {
   guard_with("madvise");
 }
 
+/* ---- death tests run in a child ------------------------------------------------ */
+
+/* Fork; the child sets WEFT_STACK_GUARD=mode, sends its stderr to the
+ * parent and runs body(arg), which must end the process. Returns the wait
+ * status; buf receives what the child wrote (and is echoed for the log). */
+static int run_child(const char *mode, void (*body)(void *), void *arg,
+                     char *buf, size_t cap) {
+  int fds[2];
+  CHECK_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[0]);
+    setenv("WEFT_STACK_GUARD", mode, 1);
+    body(arg);
+    _exit(99); /* body must not return */
+  }
+  close(fds[1]);
+  size_t len = 0;
+  ssize_t r;
+  while ((r = read(fds[0], buf + len, cap - 1 - len)) > 0)
+    len += (size_t)r;
+  buf[len] = 0;
+  close(fds[0]);
+  int status;
+  CHECK_EQ(waitpid(pid, &status, 0), pid);
+  fprintf(stderr, "child stderr: %s", buf);
+  if (WIFSIGNALED(status))
+    fprintf(stderr, "child killed by signal %d\n", WTERMSIG(status));
+  return status;
+}
+
 /* ---- overflow report ---------------------------------------------------------- */
 
 static volatile uint64_t sink;
@@ -98,30 +131,16 @@ static void *overflow_main(void *arg) {
   return NULL;
 }
 
+static void overflow_body(void *arg) {
+  (void)arg;
+  weft_config cfg = {.workers = 2};
+  weft_run(&cfg, overflow_main, NULL, NULL);
+  _exit(0); /* reaching here is the failure */
+}
+
 static void overflow_with(const char *mode) {
-  int fds[2];
-  CHECK_EQ(pipe(fds), 0);
-  pid_t pid = fork();
-  CHECK(pid >= 0);
-  if (pid == 0) {
-    dup2(fds[1], STDERR_FILENO);
-    close(fds[0]);
-    setenv("WEFT_STACK_GUARD", mode, 1);
-    weft_config cfg = {.workers = 2};
-    weft_run(&cfg, overflow_main, NULL, NULL);
-    _exit(0); /* reaching here is the failure */
-  }
-  close(fds[1]);
   char buf[4096];
-  size_t len = 0;
-  ssize_t r;
-  while ((r = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0)
-    len += (size_t)r;
-  buf[len] = 0;
-  close(fds[0]);
-  int status;
-  CHECK_EQ(waitpid(pid, &status, 0), pid);
-  fprintf(stderr, "child stderr: %s", buf);
+  int status = run_child(mode, overflow_body, NULL, buf, sizeof buf);
   CHECK(WIFSIGNALED(status));
   CHECK_EQ(WTERMSIG(status), SIGABRT);
   CHECK(strstr(buf, "weft: stack overflow in coroutine 2 (stack 256 KiB)") != NULL);
@@ -177,40 +196,30 @@ static void *exhaust_main(void *arg) {
   return NULL;
 }
 
+struct exhaust {
+  rlim_t as_limit;
+  int want;
+};
+
+static void exhaust_body(void *arg) {
+  struct exhaust *e = arg;
+  if (e->as_limit) {
+    struct rlimit rl = {e->as_limit, e->as_limit};
+    CHECK_EQ(setrlimit(RLIMIT_AS, &rl), 0);
+  }
+  int rc = 1;
+  weft_config cfg = {.workers = 2};
+  CHECK_EQ(weft_run(&cfg, exhaust_main, &rc, NULL), 0);
+  fprintf(stderr, "spawn failed with %d after %llu\n", rc,
+          (unsigned long long)held_n);
+  _exit(rc == e->want ? 0 : 3);
+}
+
 static void run_exhaust_child(const char *mode, rlim_t as_limit, int want,
                               const char *want_msg) {
-  int fds[2];
-  CHECK_EQ(pipe(fds), 0);
-  pid_t pid = fork();
-  CHECK(pid >= 0);
-  if (pid == 0) {
-    dup2(fds[1], STDERR_FILENO);
-    close(fds[0]);
-    setenv("WEFT_STACK_GUARD", mode, 1);
-    if (as_limit) {
-      struct rlimit rl = {as_limit, as_limit};
-      CHECK_EQ(setrlimit(RLIMIT_AS, &rl), 0);
-    }
-    int rc = 1;
-    weft_config cfg = {.workers = 2};
-    CHECK_EQ(weft_run(&cfg, exhaust_main, &rc, NULL), 0);
-    fprintf(stderr, "spawn failed with %d after %llu\n", rc,
-            (unsigned long long)held_n);
-    _exit(rc == want ? 0 : 3);
-  }
-  close(fds[1]);
   char buf[8192];
-  size_t len = 0;
-  ssize_t r;
-  while ((r = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0)
-    len += (size_t)r;
-  buf[len] = 0;
-  close(fds[0]);
-  int status;
-  CHECK_EQ(waitpid(pid, &status, 0), pid);
-  fprintf(stderr, "child stderr: %s", buf);
-  if (WIFSIGNALED(status))
-    fprintf(stderr, "child killed by signal %d\n", WTERMSIG(status));
+  struct exhaust e = {as_limit, want};
+  int status = run_child(mode, exhaust_body, &e, buf, sizeof buf);
   CHECK(WIFEXITED(status));
   CHECK_EQ(WEXITSTATUS(status), 0);
   if (want_msg)
