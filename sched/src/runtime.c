@@ -177,8 +177,6 @@ int weft_runtime_stop(weft_runtime *rt) {
   if (w && w->rt == rt)
     return -EDEADLK;
   stop_threads(rt, rt->nworkers); /* steps 1-2 */
-  if (getenv("WEFT_DEBUG_STACKS"))
-    fprintf(stderr, "weft: %zu stack mappings at stop\n", rt->reg_count);
   weft__spin_lock(&rt->reg_lock); /* step 3 */
   for (weft_co *co = rt->reg_head; co; co = co->reg_next) {
     if (!(co->flags & WEFT__CO_LIVE))

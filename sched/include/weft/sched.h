@@ -30,8 +30,7 @@ extern "C" {
 /* Codes for failures no errno describes. All are below -1000. */
 enum {
   WEFT_EBASE = -1000,
-  WEFT_ESTACKLIMIT = -1001, /* vm.max_map_count reached while mapping stacks */
-  WEFT_ENOTCO = -1002,      /* called outside a coroutine where one is required */
+  WEFT_ENOTCO = -1002, /* called outside a coroutine where one is required */
 };
 
 typedef struct weft_co weft_co;           /* a coroutine handle */
@@ -59,12 +58,16 @@ WEFT_API int weft_run(const weft_config *cfg, void *(*fn)(void *), void *arg,
  * which must be joined exactly once; with co NULL it is detached and frees
  * itself when fn returns.
  *
- * The new coroutine runs at once on this worker, and the caller is queued
- * where idle workers can steal it ("work first": a spawn loop keeps one
- * hot stack, and fork-join code gets parallelism by stealing the
- * continuation). Returns 0, -ENOMEM / WEFT_ESTACKLIMIT when no stack can be
- * had, -EINVAL for a NULL fn, WEFT_ENOTCO outside a coroutine (use
- * weft_runtime_spawn from foreign threads). */
+ * The new coroutine runs at once on this worker and the caller waits in
+ * the worker's LIFO slot, resuming as soon as the child finishes or parks
+ * ("work first": a spawn loop keeps one hot stack; an older waiting parent
+ * moves to the ring, where idle workers steal it, which is how fork-join
+ * code spreads over the cores).
+ *
+ * Returns 0; -ENOMEM when no stack can be had; -EAGAIN when the process
+ * reached vm.max_map_count (only with the mprotect guard fallback, and a
+ * one-time message on stderr says so); -EINVAL for a NULL fn; WEFT_ENOTCO
+ * outside a coroutine (use weft_runtime_spawn from foreign threads). */
 WEFT_API int weft_spawn(weft_co **co, void *(*fn)(void *), void *arg);
 
 /* Wait until co finishes, store its return value in *result (if not NULL)
