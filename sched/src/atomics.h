@@ -96,16 +96,25 @@ typedef struct weft__spinlock {
   uint32_t held;
 } weft__spinlock;
 
-void weft__spin_wait(weft__spinlock *l); /* worker.c: the slow path */
+void weft__spin_wait(uint32_t *held); /* worker.c: the slow path */
+
+/* On a bare word, for public structs that embed the lock as a uint32_t. */
+static inline void weft__spin_lock_word(uint32_t *held) {
+  if (__builtin_expect(WEFT__XCHG(held, 1, __ATOMIC_ACQUIRE) == 0, 1))
+    return;
+  weft__spin_wait(held);
+}
+
+static inline void weft__spin_unlock_word(uint32_t *held) {
+  weft__st_rel(held, 0);
+}
 
 static inline void weft__spin_lock(weft__spinlock *l) {
-  if (__builtin_expect(WEFT__XCHG(&l->held, 1, __ATOMIC_ACQUIRE) == 0, 1))
-    return;
-  weft__spin_wait(l);
+  weft__spin_lock_word(&l->held);
 }
 
 static inline void weft__spin_unlock(weft__spinlock *l) {
-  weft__st_rel(&l->held, 0);
+  weft__spin_unlock_word(&l->held);
 }
 
 #endif

@@ -73,6 +73,9 @@ int weft__spawn_in(struct weft_runtime *rt, weft__worker *w, weft_co **out,
   co->joiner = NULL;
   co->next = NULL;
   co->wake_result = 0;
+  co->wait_token = WEFT__WAIT_NONE;
+  co->cancel_pending = 0;
+  co->shield = 0;
   co->flags = WEFT__CO_LIVE | (detached ? WEFT__CO_DETACHED : 0);
   co->state = WEFT__RUNNABLE;
   co->id = take_id(rt, w);
@@ -106,29 +109,61 @@ void weft__co_finish(weft__worker *w, weft_co *co) { /* E2 */
     return;
   }
   weft_co *j = weft__xchg_ar(&co->joiner, WEFT__JOIN_DONE);
-  if (j)
+  if (j && weft__wait_claim(j)) /* a cancelled joiner was claimed already */
     weft__unpark(j, 0);
 }
 
 int weft_join(weft_co *co, void **result) {
   if (!co)
     return -EINVAL;
-  weft__worker *w = weft__current_worker();
-  weft_co *self = w && w->current ? w->current : weft__foreign_self();
+  weft_co *self = weft__self_or_foreign();
   if (co == self)
     return -EDEADLK;
   if (co->flags & WEFT__CO_DETACHED)
     return -EINVAL;
   weft_co *expected = NULL;
   if (weft__cas_ar(&co->joiner, &expected, self)) { /* J1 */
-    int rc = weft__park(WEFT__PARK_JOIN, NULL, NULL);
-    if (rc) /* the runtime stopped first; co went with it */
+    int rc = weft__wait_begin(self);
+    if (rc == 0)
+      rc = weft__wait_park(self, WEFT__PARK_JOIN, NULL, NULL);
+    if (rc == WEFT__WAKE_STOPPED) /* the runtime stopped; co went with it */
+      return -ECANCELED;
+    if (rc) {
+      /* Cancelled: take our registration back, so the handle can be
+       * joined again. If co finished meanwhile, joiner is DONE and a later
+       * join reads the result at once. */
+      expected = self;
+      weft__cas_ar(&co->joiner, &expected, NULL);
       return rc;
+    }
   }
   if (result) /* J2 */
     *result = co->result;
   weft__stack_free(co->rt, weft__current_worker(), co);
   return 0;
+}
+
+int weft_gather(weft_co **cos, size_t n, void **results) {
+  int rc = 0;
+  bool shielded = false;
+  for (size_t i = 0; i < n; i++) {
+    int r = weft_join(cos[i], results ? &results[i] : NULL);
+    if (r == -ECANCELED && !shielded) {
+      /* Cancelled while gathering: cancel the children too, and still
+       * join every one of them, so no handle is left behind. */
+      rc = r;
+      for (size_t j = i; j < n; j++)
+        weft_cancel(cos[j]);
+      weft_shield_enter();
+      shielded = true;
+      r = weft_join(cos[i], results ? &results[i] : NULL);
+    }
+    if (r && !rc)
+      rc = r;
+  }
+  if (shielded)
+    weft_shield_leave();
+  return rc;
 }
 
 void weft_yield(void) {

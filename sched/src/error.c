@@ -15,6 +15,8 @@ static const struct {
   const char *text;
 } weft_codes[] = {
     {WEFT_ENOTCO, "not called from a coroutine"},
+    {WEFT_ECLOSED, "channel closed"},
+    {WEFT_EDEADLOCK, "deadlock: every coroutine is asleep and nothing can wake them"},
 };
 
 const char *weft_strerror(int code) {

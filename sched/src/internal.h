@@ -55,6 +55,33 @@ enum {
   WEFT__CO_LIVE = 1u << 2,     /* spawned and not yet freed (stack registry) */
 };
 
+/* weft_co.wait_token (park.c, "Waits"). */
+enum {
+  WEFT__WAIT_NONE = 0,     /* not waiting, or the wait was claimed */
+  WEFT__WAIT_OPEN = 1,     /* waiting; a waker or a canceller may claim it */
+  WEFT__WAIT_SHIELDED = 2, /* waiting; only a waker may claim it */
+};
+
+/* Wake code for a foreign joiner whose runtime stopped: the coroutine it
+ * joined is gone, so join must not touch it (reported as -ECANCELED). */
+#define WEFT__WAKE_STOPPED (-100000)
+
+/* A waiter on a primitive's queue: lives on the waiting coroutine's stack
+ * (or the foreign thread's), linked under the primitive's lock. */
+typedef struct weft__waiter {
+  weft_co *co;
+  struct weft__waiter *next, *prev;
+  bool linked;
+  int result;        /* set by the claimer before the unpark */
+  void *data;        /* channel: where to copy from / to */
+  struct weft__select *sel; /* select: the shared record, else NULL */
+  unsigned sel_case;        /* select: this waiter's case index */
+} weft__waiter;
+
+/* The queue is the public header's weft__waitq_pub (head and tail as void
+ * pointers), so that primitives users embed need no cast. */
+typedef weft__waitq_pub weft__waitq;
+
 /* Marks weft_co.joiner once the coroutine has finished. */
 #define WEFT__JOIN_DONE ((weft_co *)(uintptr_t)1)
 
@@ -64,6 +91,9 @@ struct weft_co {
   int wake_result;   /* what park() returns; written before the unpark CAS */
   uint32_t flags;
   uint32_t park_reason;
+  uint32_t wait_token;     /* WEFT__WAIT_*: who may complete the current wait */
+  uint32_t cancel_pending; /* weft_cancel came; delivered at a cancellable wait */
+  uint32_t shield;         /* weft_shield_enter depth: waits not cancellable */
   uint64_t id;
   void *(*fn)(void *);
   void *arg;
@@ -221,6 +251,63 @@ WEFT__HIDDEN int weft__park(weft__park_reason why, void (*unlock)(void *),
 WEFT__HIDDEN void weft__unpark(weft_co *co, int result);
 WEFT__HIDDEN void weft__finish_park(weft__worker *w, const weft__after *a);
 WEFT__HIDDEN weft_co *weft__foreign_self(void);
+WEFT__HIDDEN weft_co *weft__self_or_foreign(void);
+WEFT__HIDDEN int weft__wait_begin(weft_co *co);
+WEFT__HIDDEN bool weft__wait_claim(weft_co *co);
+WEFT__HIDDEN int weft__wait_park(weft_co *co, weft__park_reason why,
+                                 void (*unlock)(void *), void *arg);
+
+/* Waiter queues (FIFO), used under the owning primitive's lock. */
+static inline void weft__wq_push(weft__waitq *q, weft__waiter *w) {
+  weft__waiter *tail = q->tail;
+  w->next = NULL;
+  w->prev = tail;
+  if (tail)
+    tail->next = w;
+  else
+    q->head = w;
+  q->tail = w;
+  w->linked = true;
+}
+
+static inline void weft__wq_push_front(weft__waitq *q, weft__waiter *w) {
+  weft__waiter *head = q->head;
+  w->prev = NULL;
+  w->next = head;
+  if (head)
+    head->prev = w;
+  else
+    q->tail = w;
+  q->head = w;
+  w->linked = true;
+}
+
+static inline void weft__wq_remove(weft__waitq *q, weft__waiter *w) {
+  if (!w->linked)
+    return;
+  if (w->prev)
+    w->prev->next = w->next;
+  else
+    q->head = w->next;
+  if (w->next)
+    w->next->prev = w->prev;
+  else
+    q->tail = w->prev;
+  w->linked = false;
+}
+
+/* Pop waiters until one can be claimed (others were cancelled, timed out
+ * or, in a select, completed elsewhere: they unlink themselves later, so
+ * popping them here is all they need). NULL when none is left. */
+static inline weft__waiter *weft__wq_claim(weft__waitq *q) {
+  weft__waiter *w;
+  while ((w = (weft__waiter *)q->head)) {
+    weft__wq_remove(q, w);
+    if (weft__wait_claim(w->co))
+      return w;
+  }
+  return NULL;
+}
 
 /* ---- stack.c ---- */
 WEFT__HIDDEN int weft__stack_alloc(struct weft_runtime *rt, weft__worker *w,

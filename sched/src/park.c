@@ -46,10 +46,31 @@
  * top of it. Without NOTIFIED, an unpark between registration and step 3
  * would be lost and C would sleep forever.
  *
+ * Waits and cancellation (on top of the above). A wait that may end more
+ * than one way (a waker, weft_cancel, later a timer) needs exactly one of
+ * them to complete it. The claim is weft_co.wait_token:
+ *   W1. the waiter links itself where wakers look, under the primitive's
+ *       lock, then weft__wait_begin sets wait_token = OPEN (SHIELDED
+ *       inside weft_shield_enter) with seq_cst, and reads cancel_pending:
+ *       if a cancel is pending, it claims its own wait (CAS OPEN -> NONE)
+ *       and returns -ECANCELED without parking;
+ *   W2. it parks (releasing the primitive's lock in step 3);
+ *   W3. a waker claims by CAS (OPEN or SHIELDED) -> NONE and only then
+ *       unparks; a waiter it cannot claim is skipped;
+ *   W4. weft_cancel sets cancel_pending (seq_cst), then claims by CAS
+ *       OPEN -> NONE and unparks with -ECANCELED. The store-then-read on
+ *       both sides (W1, W4) is a Dekker pair, so a cancel is either seen
+ *       at W1 or claims the wait.
+ *   W5. a waiter woken by a canceller (or a timer) unlinks itself under the
+ *       primitive's lock; one woken by a waker was unlinked by it.
+ * A cancel that finds no open wait stays pending for the next one (the
+ * "next park" rule); delivering it clears it.
+ *
  * Foreign threads (weft_join from main(), weft_run's caller) use a
  * thread-local stand-in record: RUNNING -> PARKED directly (there is no
  * stack to leave), then futex-wait while PARKED.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -140,4 +161,63 @@ void weft__unpark(weft_co *co, int result) {
       double_unpark(co, s);
     }
   }
+}
+
+/* ---- waits and cancellation ---------------------------------------------- */
+
+weft_co *weft__self_or_foreign(void) {
+  weft__worker *w = weft__current_worker();
+  return w && w->current ? w->current : &foreign_rec;
+}
+
+int weft__wait_begin(weft_co *co) { /* W1 */
+  uint32_t tok = co->shield ? WEFT__WAIT_SHIELDED : WEFT__WAIT_OPEN;
+  weft__st_sc(&co->wait_token, tok);
+  if (tok == WEFT__WAIT_OPEN && weft__ld_sc(&co->cancel_pending)) {
+    uint32_t e = WEFT__WAIT_OPEN;
+    if (weft__cas_sc(&co->wait_token, &e, WEFT__WAIT_NONE)) {
+      weft__st_rlx(&co->cancel_pending, 0);
+      return -ECANCELED;
+    }
+    /* Claimed meanwhile: its unpark is coming, so park to take it. */
+  }
+  return 0;
+}
+
+bool weft__wait_claim(weft_co *co) { /* W3 */
+  uint32_t t = weft__ld_acq(&co->wait_token);
+  while (t != WEFT__WAIT_NONE)
+    if (weft__cas_ar(&co->wait_token, &t, WEFT__WAIT_NONE))
+      return true;
+  return false;
+}
+
+int weft__wait_park(weft_co *co, weft__park_reason why, void (*unlock)(void *),
+                    void *arg) { /* W2 */
+  int rc = weft__park(why, unlock, arg);
+  if (rc == -ECANCELED)
+    weft__st_rlx(&co->cancel_pending, 0);
+  return rc;
+}
+
+int weft_cancel(weft_co *co) { /* W4 */
+  if (!co)
+    return -EINVAL;
+  weft__st_sc(&co->cancel_pending, 1);
+  uint32_t e = WEFT__WAIT_OPEN;
+  if (weft__cas_sc(&co->wait_token, &e, WEFT__WAIT_NONE))
+    weft__unpark(co, -ECANCELED);
+  return 0;
+}
+
+void weft_shield_enter(void) {
+  weft_co *co = weft_self();
+  if (co)
+    co->shield++;
+}
+
+void weft_shield_leave(void) {
+  weft_co *co = weft_self();
+  if (co && co->shield)
+    co->shield--;
 }

@@ -182,8 +182,9 @@ int weft_runtime_stop(weft_runtime *rt) {
     if (!(co->flags & WEFT__CO_LIVE))
       continue;
     weft_co *j = weft__xchg_ar(&co->joiner, WEFT__JOIN_DONE);
-    if (j && j != WEFT__JOIN_DONE && (j->flags & WEFT__CO_FOREIGN))
-      weft__unpark(j, -ECANCELED);
+    if (j && j != WEFT__JOIN_DONE && (j->flags & WEFT__CO_FOREIGN) &&
+        weft__wait_claim(j))
+      weft__unpark(j, WEFT__WAKE_STOPPED);
   }
   weft__spin_unlock(&rt->reg_lock);
   weft__stack_release_all(rt); /* step 4 */

@@ -98,15 +98,15 @@ void weft__futex_wake(uint32_t *addr, int n) {
   syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
 }
 
-void weft__spin_wait(weft__spinlock *l) {
+void weft__spin_wait(uint32_t *held) {
   for (unsigned spins = 0;; spins++) {
-    while (weft__ld_rlx(&l->held)) {
+    while (weft__ld_rlx(held)) {
       if (spins++ < 128)
         weft__cpu_relax();
       else
         sched_yield();
     }
-    if (WEFT__XCHG(&l->held, 1, __ATOMIC_ACQUIRE) == 0)
+    if (WEFT__XCHG(held, 1, __ATOMIC_ACQUIRE) == 0)
       return;
   }
 }

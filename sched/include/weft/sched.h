@@ -30,7 +30,9 @@ extern "C" {
 /* Codes for failures no errno describes. All are below -1000. */
 enum {
   WEFT_EBASE = -1000,
-  WEFT_ENOTCO = -1002, /* called outside a coroutine where one is required */
+  WEFT_ENOTCO = -1002,  /* called outside a coroutine where one is required */
+  WEFT_ECLOSED = -1003, /* the channel is closed */
+  WEFT_EDEADLOCK = -1004, /* every coroutine is asleep and nothing can wake them */
 };
 
 typedef struct weft_co weft_co;           /* a coroutine handle */
@@ -95,6 +97,93 @@ WEFT_API unsigned weft_workers(void);
 
 /* The name of a code returned by any weft call (a static string). */
 WEFT_API const char *weft_strerror(int code);
+
+/* Join every coroutine in cos[0..n), storing results[i] (results may be
+ * NULL): asyncio.gather for weft. Returns 0, or the first error of a join.
+ * If the caller is cancelled while gathering, the children are cancelled
+ * too, all are still joined (no handle is left behind), and the call
+ * returns -ECANCELED. */
+WEFT_API int weft_gather(weft_co **cos, size_t n, void **results);
+
+/* ---- Cancellation ---------------------------------------------------------
+ *
+ * weft_cancel(co) makes co's current wait, or its next one, return
+ * -ECANCELED: join, every primitive below, and (later) I/O, timers, DNS
+ * and HTTP. One cancel is delivered once. Cancelling a coroutine that has
+ * finished but is not yet joined is harmless; co must be a live handle (not
+ * one already joined). Between weft_shield_enter and weft_shield_leave
+ * (nestable) the calling coroutine's waits are not cancellable; a cancel
+ * that arrives meanwhile is delivered at the first wait after the shield.
+ * Cleanup that must not be interrupted (releasing a resource, finishing a
+ * protocol exchange) belongs in a shield. */
+WEFT_API int weft_cancel(weft_co *co);
+WEFT_API void weft_shield_enter(void);
+WEFT_API void weft_shield_leave(void);
+
+/* ---- Synchronisation ------------------------------------------------------
+ *
+ * All of them park the calling coroutine (a foreign thread blocks) and
+ * never block a worker thread; waits return -ECANCELED when cancelled.
+ * Initialise with the *_INIT macro or memset to zero; the fields are
+ * private. None needs destroying unless it says so. */
+
+typedef struct weft__waitq_pub {
+  void *head, *tail;
+} weft__waitq_pub;
+
+/* Wait group: add before starting work, done when one piece ends, wait
+ * until the count is zero. add with a count that would go negative
+ * returns -EINVAL and changes nothing. */
+typedef struct weft_waitgroup {
+  uint32_t lock_;
+  int64_t count_;
+  weft__waitq_pub waiters_;
+} weft_waitgroup;
+#define WEFT_WAITGROUP_INIT {0, 0, {0, 0}}
+WEFT_API int weft_waitgroup_add(weft_waitgroup *wg, int64_t delta);
+WEFT_API int weft_waitgroup_done(weft_waitgroup *wg);
+WEFT_API int weft_waitgroup_wait(weft_waitgroup *wg);
+
+/* Mutex. Fairness: bounded barging. An unlock wakes the first waiter but
+ * lets a running coroutine take the lock meanwhile (no switch per lock
+ * under contention); a waiter that has waited more than 1 ms turns on
+ * hand-off, where unlock passes ownership straight to the queue's head
+ * until the queue is empty, so no waiter starves. Not recursive; unlock
+ * by the owner only. */
+typedef struct weft_mutex {
+  uint32_t state_;
+  uint32_t lock_;
+  weft__waitq_pub waiters_;
+} weft_mutex;
+#define WEFT_MUTEX_INIT {0, 0, {0, 0}}
+WEFT_API int weft_mutex_lock(weft_mutex *m);
+WEFT_API int weft_mutex_trylock(weft_mutex *m); /* 0 or -EBUSY */
+WEFT_API void weft_mutex_unlock(weft_mutex *m);
+
+/* Condition variable, FIFO. weft_cond_wait releases m, waits, and
+ * re-acquires m before returning, even when it returns -ECANCELED.
+ * Spurious wake-ups do not happen, but wait in a loop on your predicate
+ * anyway: another coroutine may run between the signal and the return. */
+typedef struct weft_cond {
+  uint32_t lock_;
+  weft__waitq_pub waiters_;
+} weft_cond;
+#define WEFT_COND_INIT {0, {0, 0}}
+WEFT_API int weft_cond_wait(weft_cond *c, weft_mutex *m);
+WEFT_API void weft_cond_signal(weft_cond *c);
+WEFT_API void weft_cond_broadcast(weft_cond *c);
+
+/* Counting semaphore with hand-off: a release goes to the longest waiter
+ * first (FIFO), so no waiter starves. */
+typedef struct weft_sem {
+  uint32_t lock_;
+  uint64_t count_;
+  weft__waitq_pub waiters_;
+} weft_sem;
+#define WEFT_SEM_INIT(n) {0, (n), {0, 0}}
+WEFT_API int weft_sem_acquire(weft_sem *s);
+WEFT_API int weft_sem_tryacquire(weft_sem *s); /* 0 or -EAGAIN */
+WEFT_API void weft_sem_release(weft_sem *s);
 
 /* ---- Embedding: for programs that own their threads ----------------------
  *

@@ -6,9 +6,11 @@
 //	weft-bench-go NAME [-w WORKERS] [-n N]
 //
 // -w is GOMAXPROCS (default: the number of CPUs). -n overrides the size; it is
-// the denominator of ns_per_op where there is one (total switches, yields or
-// spawns), the number of leaves for skynet (a power of 10), the argument of
-// fib, and the number of goroutines for parked. Each run prints one JSON line:
+// the denominator of ns_per_op where there is one (total switches, yields,
+// spawns, round trips or lock operations), the number of messages or round
+// trips behind req_per_s, the number of leaves for skynet (a power of 10), the
+// argument of fib, and the number of goroutines for parked. Each run prints
+// one JSON line:
 //
 //	{"bench":"skynet","impl":"go","workers":2,"n":1000000,"ms":83.1,"sum":499999500000}
 //
@@ -51,6 +53,42 @@
 //	               closed and all of them exit. Default n = 1,000,000.
 //	               (No "ms" field: compare takes the first of ns_per_op, ms,
 //	               bytes_per_coroutine, speedup as the main figure.)
+//	pingpong       Two goroutines round-tripping a value over two unbuffered
+//	               (rendezvous) channels, n round trips: A sends on ab, B
+//	               receives and sends on ba, A receives; that is one op. B
+//	               replies with the value plus one and A sends the reply on,
+//	               so A ends holding n (exits 1 otherwise). ns_per_op =
+//	               wall / n. Default n = 1,000,000.
+//	mutex_contended
+//	               8 goroutines, released together by closing a channel, each
+//	               doing n/8 lock/increment/unlock on one sync.Mutex (the
+//	               first n%8 of them one more, so n in all); exits 1 unless
+//	               the counter ends at n. ns_per_op = wall / n.
+//	               Default n = 4,000,000.
+//	chan_throughput
+//	               1 producer, 1 consumer, one channel of capacity 1024; the
+//	               producer sends 0..n-1, the consumer sums them (exits 1
+//	               unless the sum is n(n-1)/2). "req_per_s" = messages per
+//	               second (so that compare picks it up, higher is better),
+//	               "msgs_per_s" the same value, "sum". Default n = 10,000,000.
+//	offload        Round trips through a blocking-call pool, mirroring
+//	               weft_offload (a separate bounded thread pool that runs
+//	               blocking functions and wakes the caller): a pool of 4
+//	               worker goroutines, each locked to its OS thread with
+//	               runtime.LockOSThread, takes jobs from one channel (capacity
+//	               8, so a send never blocks), runs a trivial function (x+1,
+//	               called through a func value) and replies on the job's own
+//	               reply channel (a new 1-buffered channel per request, so
+//	               the worker never waits for the caller). 8 goroutines each
+//	               do n/8 round trips (the first n%8 one more), each waiting
+//	               for its reply before sending its next job; a wrong reply
+//	               exits 1. The pool is started before the clock and stopped
+//	               after it. "req_per_s" = round trips per second (higher is
+//	               better). Default n = 200,000.
+//
+// None of the req_per_s benchmarks print ns_per_op, ms, bytes_per_coroutine
+// or speedup: compare takes the first of those names in that order, not the
+// first field of the line.
 //
 // Timed benchmarks do one smaller warm-up run first; times use time.Now()
 // (monotonic).
@@ -92,6 +130,10 @@ var benches = []bench{
 	{"skynet", 1_000_000, benchSkynet},
 	{"fib", 32, benchFib},
 	{"parked", 1_000_000, benchParked},
+	{"pingpong", 1_000_000, benchPingpong},
+	{"mutex_contended", 4_000_000, benchMutexContended},
+	{"chan_throughput", 10_000_000, benchChanThroughput},
+	{"offload", 200_000, benchOffload},
 }
 
 func usage() {
@@ -161,6 +203,20 @@ func nsPerOp(d time.Duration, ops int) float64 {
 }
 
 func ms(d time.Duration) float64 { return round2(float64(d.Nanoseconds()) / 1e6) }
+
+// perSecond is ops per second over d, to the nearest whole op.
+func perSecond(d time.Duration, ops int) float64 {
+	return math.Round(float64(ops) / d.Seconds())
+}
+
+// share is how many of n ops the i-th of k goroutines does: n/k, and one
+// more for the first n%k, so that the shares add up to n.
+func share(n, k, i int) int {
+	if i < n%k {
+		return n/k + 1
+	}
+	return n / k
+}
 
 // --- ctxswitch -------------------------------------------------------------
 
@@ -425,4 +481,173 @@ func benchParked(w, n int) (int, []field) {
 		{"bytes_per_coroutine", math.Round(float64(after-before) / float64(n))},
 		{"rss_before", before}, {"rss_after", after},
 	}
+}
+
+// --- pingpong --------------------------------------------------------------
+
+func benchPingpong(w, n int) (int, []field) {
+	run := func(n int) (time.Duration, int) {
+		ab := make(chan int)
+		ba := make(chan int)
+		start := make(chan struct{})
+		done := make(chan int)
+		go func() { // B
+			for v := range ab {
+				ba <- v + 1
+			}
+		}()
+		go func() { // A
+			<-start
+			v := 0
+			for i := 0; i < n; i++ {
+				ab <- v
+				v = <-ba
+			}
+			close(ab)
+			done <- v
+		}()
+		t0 := time.Now()
+		close(start)
+		v := <-done
+		return time.Since(t0), v
+	}
+	run(n/10 + 1)
+	d, v := run(n)
+	if v != n {
+		fail("pingpong: value %d after %d round trips", v, n)
+	}
+	return w, []field{{"ns_per_op", nsPerOp(d, n)}}
+}
+
+// --- mutex_contended -------------------------------------------------------
+
+func benchMutexContended(w, n int) (int, []field) {
+	const tasks = 8
+	run := func(n int) (time.Duration, int) {
+		var mu sync.Mutex
+		counter := 0
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(tasks)
+		for i := 0; i < tasks; i++ {
+			go func(per int) {
+				defer wg.Done()
+				<-start
+				for j := 0; j < per; j++ {
+					mu.Lock()
+					counter++
+					mu.Unlock()
+				}
+			}(share(n, tasks, i))
+		}
+		t0 := time.Now()
+		close(start)
+		wg.Wait()
+		return time.Since(t0), counter
+	}
+	run(n / 10)
+	d, counter := run(n)
+	if counter != n {
+		fail("mutex_contended: counter %d, want %d", counter, n)
+	}
+	return w, []field{{"ns_per_op", nsPerOp(d, n)}}
+}
+
+// --- chan_throughput -------------------------------------------------------
+
+func benchChanThroughput(w, n int) (int, []field) {
+	run := func(n int) (time.Duration, int) {
+		c := make(chan int, 1024)
+		start := make(chan struct{})
+		done := make(chan int)
+		go func() { // producer
+			<-start
+			for i := 0; i < n; i++ {
+				c <- i
+			}
+			close(c)
+		}()
+		go func() { // consumer
+			sum := 0
+			for v := range c {
+				sum += v
+			}
+			done <- sum
+		}()
+		t0 := time.Now()
+		close(start)
+		sum := <-done
+		return time.Since(t0), sum
+	}
+	run(n / 10)
+	d, sum := run(n)
+	if want := n * (n - 1) / 2; sum != want {
+		fail("chan_throughput: sum %d, want %d", sum, want)
+	}
+	rate := perSecond(d, n)
+	return w, []field{{"req_per_s", rate}, {"msgs_per_s", rate}, {"sum", sum}}
+}
+
+// --- offload ---------------------------------------------------------------
+
+type offloadJob struct {
+	fn    func(int) int
+	arg   int
+	reply chan int
+}
+
+// offloadFn is the trivial "blocking" function the pool runs.
+func offloadFn(x int) int { return x + 1 }
+
+func benchOffload(w, n int) (int, []field) {
+	const (
+		poolSize = 4
+		clients  = 8
+	)
+	run := func(n int) time.Duration {
+		jobs := make(chan offloadJob, clients)
+		var ready, stopped sync.WaitGroup
+		ready.Add(poolSize)
+		stopped.Add(poolSize)
+		for i := 0; i < poolSize; i++ {
+			go func() {
+				// Each pool worker has an OS thread to itself, as a
+				// thread of weft_offload's pool does.
+				runtime.LockOSThread()
+				defer runtime.UnlockOSThread()
+				defer stopped.Done()
+				ready.Done()
+				for j := range jobs {
+					j.reply <- j.fn(j.arg)
+				}
+			}()
+		}
+		ready.Wait()
+
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Add(clients)
+		for i := 0; i < clients; i++ {
+			go func(per int) {
+				defer wg.Done()
+				<-start
+				for j := 0; j < per; j++ {
+					reply := make(chan int, 1)
+					jobs <- offloadJob{offloadFn, j, reply}
+					if got := <-reply; got != j+1 {
+						fail("offload: job %d returned %d", j, got)
+					}
+				}
+			}(share(n, clients, i))
+		}
+		t0 := time.Now()
+		close(start)
+		wg.Wait()
+		d := time.Since(t0)
+		close(jobs)
+		stopped.Wait()
+		return d
+	}
+	run(n / 10)
+	return w, []field{{"req_per_s", perSecond(run(n), n)}}
 }
