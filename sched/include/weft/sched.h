@@ -185,6 +185,45 @@ WEFT_API int weft_sem_acquire(weft_sem *s);
 WEFT_API int weft_sem_tryacquire(weft_sem *s); /* 0 or -EAGAIN */
 WEFT_API void weft_sem_release(weft_sem *s);
 
+/* ---- Channels ---------------------------------------------------------------
+ *
+ * A bounded channel of fixed-size elements (copied in and out), with Go's
+ * semantics: capacity 0 is a rendezvous; any number of senders and
+ * receivers on any workers or foreign threads; after weft_chan_close,
+ * receivers drain what is buffered and then get WEFT_ECLOSED, and senders
+ * get WEFT_ECLOSED (never a crash). A receive that pairs with a parked
+ * sender (and the reverse) hands the element over directly and runs the
+ * woken side next on the same worker. */
+typedef struct weft_chan weft_chan;
+/* 0, -EINVAL (elem_size 0 or over 1 MiB), -ENOMEM. */
+WEFT_API int weft_chan_create(weft_chan **ch, size_t elem_size, size_t capacity);
+/* Frees the channel; -EBUSY (and nothing freed) while anyone waits on it. */
+WEFT_API int weft_chan_destroy(weft_chan *ch);
+/* 0, WEFT_ECLOSED, -ECANCELED (nothing sent / received). */
+WEFT_API int weft_chan_send(weft_chan *ch, const void *elem);
+WEFT_API int weft_chan_recv(weft_chan *ch, void *elem);
+/* The same without waiting: -EAGAIN where they would wait. */
+WEFT_API int weft_chan_try_send(weft_chan *ch, const void *elem);
+WEFT_API int weft_chan_try_recv(weft_chan *ch, void *elem);
+/* 0, or WEFT_ECLOSED if it was closed already. */
+WEFT_API int weft_chan_close(weft_chan *ch);
+WEFT_API size_t weft_chan_len(weft_chan *ch); /* elements buffered now */
+
+/* Select: wait until one of n cases can proceed, do it, and return its
+ * index, with cases[i].result = 0 or WEFT_ECLOSED. A send case sends
+ * *elem, a receive case receives into elem. Ready cases are taken in a
+ * random order. With WEFT_SELECT_NONBLOCK it returns -EAGAIN instead of
+ * waiting (Go's default case). -ECANCELED when cancelled (no case done). */
+enum { WEFT_SELECT_SEND = 1, WEFT_SELECT_RECV = 2 };
+enum { WEFT_SELECT_NONBLOCK = 1 };
+typedef struct weft_select_case {
+  weft_chan *ch;
+  int op;     /* WEFT_SELECT_SEND or WEFT_SELECT_RECV */
+  void *elem; /* what to send / where to receive */
+  int result; /* out: 0 or WEFT_ECLOSED for the case that fired */
+} weft_select_case;
+WEFT_API int weft_select(weft_select_case *cases, size_t n, int flags);
+
 /* ---- Embedding: for programs that own their threads ----------------------
  *
  * weft_runtime_start starts the workers and returns at once. Any thread may
