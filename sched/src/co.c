@@ -17,8 +17,13 @@
  *   E2. that context (off the dead stack) exchanges joiner with JOIN_DONE
  *       (acq_rel, which publishes the result); if it found a joiner, it
  *       unparks it. A detached coroutine's stack is freed instead.
- *   J1. join CASes joiner NULL -> self; if that fails, the coroutine is
- *       already done; otherwise it parks until E2 unparks it.
+ *   J1. join opens its wait (wait_token, park.c W1) and only then CASes
+ *       joiner NULL -> self, so E2 can claim the wait the moment it sees
+ *       the joiner; if the CAS finds DONE, join retracts the wait and reads
+ *       the result at once; otherwise it parks until E2 (or a cancel)
+ *       claims and unparks it. Opening the wait after the CAS lost wakeups:
+ *       E2 found the joiner with no open wait, skipped the unpark, and the
+ *       joiner slept forever (found by sync.cancel_race under TSan).
  *   J2. join reads the result and frees the stack. Nobody else touches the
  *       record after E2's exchange, so this is safe on any thread.
  */
@@ -73,7 +78,8 @@ int weft__spawn_in(struct weft_runtime *rt, weft__worker *w, weft_co **out,
   co->joiner = NULL;
   co->next = NULL;
   co->wake_result = 0;
-  co->wait_token = WEFT__WAIT_NONE;
+  /* Keep the wait generation running across the stack record's owners. */
+  weft__st_rlx(&co->wait_token, weft__ld_rlx(&co->wait_token) & ~3u);
   co->cancel_pending = 0;
   co->shield = 0;
   co->flags = WEFT__CO_LIVE | (detached ? WEFT__CO_DETACHED : 0);
@@ -109,7 +115,9 @@ void weft__co_finish(weft__worker *w, weft_co *co) { /* E2 */
     return;
   }
   weft_co *j = weft__xchg_ar(&co->joiner, WEFT__JOIN_DONE);
-  if (j && weft__wait_claim(j)) /* a cancelled joiner was claimed already */
+  /* Claim only the wait j published (a cancelled joiner may have moved
+   * on to other waits, or ended). */
+  if (j && weft__wait_claim_gen(j, weft__ld_rlx(&co->joiner_gen)))
     weft__unpark(j, 0);
 }
 
@@ -121,11 +129,15 @@ int weft_join(weft_co *co, void **result) {
     return -EDEADLK;
   if (co->flags & WEFT__CO_DETACHED)
     return -EINVAL;
+  /* J1. The wait token is set before the registration is published:
+   * E2 claims it as soon as it sees us in joiner. */
+  int rc = weft__wait_begin(self);
+  if (rc)
+    return rc;
+  weft__st_rlx(&co->joiner_gen, weft__wait_gen(self)); /* released by the CAS */
   weft_co *expected = NULL;
-  if (weft__cas_ar(&co->joiner, &expected, self)) { /* J1 */
-    int rc = weft__wait_begin(self);
-    if (rc == 0)
-      rc = weft__wait_park(self, WEFT__PARK_JOIN, NULL, NULL);
+  if (weft__cas_ar(&co->joiner, &expected, self)) {
+    rc = weft__wait_park(self, WEFT__PARK_JOIN, NULL, NULL);
     if (rc == WEFT__WAKE_STOPPED) /* the runtime stopped; co went with it */
       return -ECANCELED;
     if (rc) {
@@ -136,6 +148,13 @@ int weft_join(weft_co *co, void **result) {
       weft__cas_ar(&co->joiner, &expected, NULL);
       return rc;
     }
+  } else {
+    /* Not registered: retract the wait. If a cancel claimed it meanwhile,
+     * take its unpark and report it (the handle stays joinable). */
+    if (!weft__wait_claim(self))
+      return weft__wait_park(self, WEFT__PARK_JOIN, NULL, NULL);
+    if (expected != WEFT__JOIN_DONE)
+      return -EINVAL; /* someone else is joining it: join each handle once */
   }
   if (result) /* J2 */
     *result = co->result;

@@ -55,12 +55,14 @@ enum {
   WEFT__CO_LIVE = 1u << 2,     /* spawned and not yet freed (stack registry) */
 };
 
-/* weft_co.wait_token (park.c, "Waits"). */
+/* weft_co.wait_token = generation << 2 | state (park.c, "Waits"). */
 enum {
   WEFT__WAIT_NONE = 0,     /* not waiting, or the wait was claimed */
   WEFT__WAIT_OPEN = 1,     /* waiting; a waker or a canceller may claim it */
   WEFT__WAIT_SHIELDED = 2, /* waiting; only a waker may claim it */
 };
+#define WEFT__WAIT_STATE(t) ((t) & 3u)
+#define WEFT__WAIT_GEN(t) ((t) >> 2)
 
 /* Wake code for a foreign joiner whose runtime stopped: the coroutine it
  * joined is gone, so join must not touch it (reported as -ECANCELED). */
@@ -99,6 +101,7 @@ struct weft_co {
   void *arg;
   void *result;       /* fn's return value, published by the joiner CAS */
   weft_co *joiner;    /* NULL, the joining coroutine, or WEFT__JOIN_DONE */
+  uint32_t joiner_gen; /* the joiner's wait generation (co.c, J1) */
   weft_co *next;      /* run queue / pool / inject links */
   struct weft_runtime *rt;
   /* The mapping: [map, map + guard) is the guard, the record sits at the
@@ -254,6 +257,8 @@ WEFT__HIDDEN weft_co *weft__foreign_self(void);
 WEFT__HIDDEN weft_co *weft__self_or_foreign(void);
 WEFT__HIDDEN int weft__wait_begin(weft_co *co);
 WEFT__HIDDEN bool weft__wait_claim(weft_co *co);
+WEFT__HIDDEN bool weft__wait_claim_gen(weft_co *co, uint32_t gen);
+WEFT__HIDDEN uint32_t weft__wait_gen(const weft_co *co);
 WEFT__HIDDEN int weft__wait_park(weft_co *co, weft__park_reason why,
                                  void (*unlock)(void *), void *arg);
 

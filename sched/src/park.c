@@ -56,7 +56,12 @@
  *       and returns -ECANCELED without parking;
  *   W2. it parks (releasing the primitive's lock in step 3);
  *   W3. a waker claims by CAS (OPEN or SHIELDED) -> NONE and only then
- *       unparks; a waiter it cannot claim is skipped;
+ *       unparks; a waiter it cannot claim is skipped. The token carries a
+ *       generation, bumped by every wait: a waker that found the waiter
+ *       under the primitive's lock claims whatever wait is open (it is
+ *       this one), one that learnt of it without a lock (join) claims only
+ *       the generation it was told, so a late claim cannot complete a
+ *       later wait;
  *   W4. weft_cancel sets cancel_pending (seq_cst), then claims by CAS
  *       OPEN -> NONE and unparks with -ECANCELED. The store-then-read on
  *       both sides (W1, W4) is a Dekker pair, so a cancel is either seen
@@ -171,11 +176,12 @@ weft_co *weft__self_or_foreign(void) {
 }
 
 int weft__wait_begin(weft_co *co) { /* W1 */
-  uint32_t tok = co->shield ? WEFT__WAIT_SHIELDED : WEFT__WAIT_OPEN;
+  uint32_t gen = WEFT__WAIT_GEN(weft__ld_rlx(&co->wait_token)) + 1;
+  uint32_t tok = gen << 2 | (co->shield ? WEFT__WAIT_SHIELDED : WEFT__WAIT_OPEN);
   weft__st_sc(&co->wait_token, tok);
-  if (tok == WEFT__WAIT_OPEN && weft__ld_sc(&co->cancel_pending)) {
-    uint32_t e = WEFT__WAIT_OPEN;
-    if (weft__cas_sc(&co->wait_token, &e, WEFT__WAIT_NONE)) {
+  if (!co->shield && weft__ld_sc(&co->cancel_pending)) {
+    uint32_t e = tok;
+    if (weft__cas_sc(&co->wait_token, &e, gen << 2)) {
       weft__st_rlx(&co->cancel_pending, 0);
       return -ECANCELED;
     }
@@ -184,10 +190,28 @@ int weft__wait_begin(weft_co *co) { /* W1 */
   return 0;
 }
 
+/* The generation of co's current (or last) wait; only co itself calls
+ * this, right after weft__wait_begin. */
+uint32_t weft__wait_gen(const weft_co *co) {
+  return WEFT__WAIT_GEN(weft__ld_rlx(&co->wait_token));
+}
+
 bool weft__wait_claim(weft_co *co) { /* W3 */
   uint32_t t = weft__ld_acq(&co->wait_token);
-  while (t != WEFT__WAIT_NONE)
-    if (weft__cas_ar(&co->wait_token, &t, WEFT__WAIT_NONE))
+  while (WEFT__WAIT_STATE(t) != WEFT__WAIT_NONE)
+    if (weft__cas_ar(&co->wait_token, &t, t & ~3u))
+      return true;
+  return false;
+}
+
+/* Claim only the wait of generation gen: a claimer that learnt of the wait
+ * without holding a lock that keeps it current (join's E2) must not claim
+ * a later wait of the same coroutine, or of the next coroutine on the same
+ * stack record. */
+bool weft__wait_claim_gen(weft_co *co, uint32_t gen) {
+  uint32_t t = weft__ld_acq(&co->wait_token);
+  while (WEFT__WAIT_GEN(t) == gen && WEFT__WAIT_STATE(t) != WEFT__WAIT_NONE)
+    if (weft__cas_ar(&co->wait_token, &t, t & ~3u))
       return true;
   return false;
 }
@@ -204,9 +228,12 @@ int weft_cancel(weft_co *co) { /* W4 */
   if (!co)
     return -EINVAL;
   weft__st_sc(&co->cancel_pending, 1);
-  uint32_t e = WEFT__WAIT_OPEN;
-  if (weft__cas_sc(&co->wait_token, &e, WEFT__WAIT_NONE))
-    weft__unpark(co, -ECANCELED);
+  uint32_t t = weft__ld_sc(&co->wait_token);
+  while (WEFT__WAIT_STATE(t) == WEFT__WAIT_OPEN)
+    if (weft__cas_sc(&co->wait_token, &t, t & ~3u)) {
+      weft__unpark(co, -ECANCELED);
+      break;
+    }
   return 0;
 }
 

@@ -183,7 +183,7 @@ int weft_runtime_stop(weft_runtime *rt) {
       continue;
     weft_co *j = weft__xchg_ar(&co->joiner, WEFT__JOIN_DONE);
     if (j && j != WEFT__JOIN_DONE && (j->flags & WEFT__CO_FOREIGN) &&
-        weft__wait_claim(j))
+        weft__wait_claim_gen(j, weft__ld_rlx(&co->joiner_gen)))
       weft__unpark(j, WEFT__WAKE_STOPPED);
   }
   weft__spin_unlock(&rt->reg_lock);
