@@ -32,6 +32,14 @@
  *   fib            fork-join fib(n): spawn fib(n-1), compute fib(n-2) inline,
  *                  join; n < 2 returns n. Timed at 1 worker and at W:
  *                  "ms_1", "ms_n", "speedup" = ms_1 / ms_n. n = 32.
+ *   pingpong       two coroutines round-tripping a value over two
+ *                  rendezvous channels; ns_per_op = wall / round trips.
+ *                  n = 1,000,000.
+ *   mutex_contended 8 coroutines doing n/8 lock/increment/unlock each on
+ *                  one weft_mutex; ns_per_op = wall / n. n = 4,000,000.
+ *   chan_throughput one producer, one consumer, capacity 1024; n messages,
+ *                  summed and checked; "req_per_s" (= "msgs_per_s") =
+ *                  messages per second. n = 10,000,000.
  *   parked         n coroutines parked at once; resident memory from
  *                  /proc/self/statm before and after: "bytes_per_coroutine"
  *                  = delta RSS / n, plus "pte_bytes_per_coroutine" (page
@@ -433,6 +441,148 @@ static void bench_parked(unsigned w, long n) {
          pr.rss0, pr.rss1);
 }
 
+/* ---- pingpong ------------------------------------------------------------- */
+
+static weft_chan *pp_ab, *pp_ba;
+static long pp_n;
+
+static void *pp_b(void *arg) {
+  (void)arg;
+  uint64_t v;
+  while (weft_chan_recv(pp_ab, &v) == 0) {
+    v++;
+    weft_chan_send(pp_ba, &v);
+  }
+  return NULL;
+}
+
+static void *pp_main(void *arg) {
+  double *ms = arg;
+  if (weft_chan_create(&pp_ab, sizeof(uint64_t), 0) ||
+      weft_chan_create(&pp_ba, sizeof(uint64_t), 0))
+    die("weft_chan_create", -ENOMEM);
+  weft_co *b;
+  weft_spawn(&b, pp_b, NULL);
+  uint64_t v = 0;
+  double t0 = now_ms();
+  for (long i = 0; i < pp_n; i++) {
+    weft_chan_send(pp_ab, &v);
+    weft_chan_recv(pp_ba, &v);
+  }
+  *ms = now_ms() - t0;
+  weft_chan_close(pp_ab);
+  weft_join(b, NULL);
+  weft_chan_destroy(pp_ab);
+  weft_chan_destroy(pp_ba);
+  if (v != (uint64_t)pp_n) {
+    fprintf(stderr, "weft-bench: pingpong ended at %llu, expected %ld\n",
+            (unsigned long long)v, pp_n);
+    exit(1);
+  }
+  return NULL;
+}
+
+static void bench_pingpong(unsigned w, long n) {
+  double ms;
+  pp_n = n / 10 ? n / 10 : 1;
+  run(w, pp_main, &ms);
+  pp_n = n;
+  run(w, pp_main, &ms);
+  print_ns("pingpong", w, n, ms);
+}
+
+/* ---- mutex_contended ------------------------------------------------------- */
+
+static weft_mutex bench_mu = WEFT_MUTEX_INIT;
+static uint64_t mu_counter;
+static long mu_each[8];
+
+static void *mu_worker(void *arg) {
+  long n = *(long *)arg;
+  for (long i = 0; i < n; i++) {
+    weft_mutex_lock(&bench_mu);
+    mu_counter++;
+    weft_mutex_unlock(&bench_mu);
+  }
+  return NULL;
+}
+
+static void *mu_main(void *arg) {
+  long n = *(long *)((void **)arg)[0];
+  double *ms = ((void **)arg)[1];
+  mu_counter = 0;
+  weft_co *c[8];
+  for (int i = 0; i < 8; i++)
+    mu_each[i] = n / 8 + (i < n % 8);
+  double t0 = now_ms();
+  for (int i = 0; i < 8; i++)
+    weft_spawn(&c[i], mu_worker, &mu_each[i]);
+  weft_gather(c, 8, NULL);
+  *ms = now_ms() - t0;
+  if (mu_counter != (uint64_t)n) {
+    fprintf(stderr, "weft-bench: mutex counter %llu, expected %ld\n",
+            (unsigned long long)mu_counter, n);
+    exit(1);
+  }
+  return NULL;
+}
+
+static void bench_mutex_contended(unsigned w, long n) {
+  double ms;
+  long warm = n / 10 ? n / 10 : 1;
+  void *args[2] = {&warm, &ms};
+  run(w, mu_main, args);
+  args[0] = &n;
+  run(w, mu_main, args);
+  print_ns("mutex_contended", w, n, ms);
+}
+
+/* ---- chan_throughput ------------------------------------------------------- */
+
+static weft_chan *tp_ch;
+static long tp_n;
+
+static void *tp_producer(void *arg) {
+  (void)arg;
+  for (uint64_t i = 0; i < (uint64_t)tp_n; i++)
+    weft_chan_send(tp_ch, &i);
+  weft_chan_close(tp_ch);
+  return NULL;
+}
+
+static void *tp_main(void *arg) {
+  double *ms = arg;
+  if (weft_chan_create(&tp_ch, sizeof(uint64_t), 1024))
+    die("weft_chan_create", -ENOMEM);
+  double t0 = now_ms();
+  weft_co *p;
+  weft_spawn(&p, tp_producer, NULL);
+  uint64_t v, sum = 0;
+  while (weft_chan_recv(tp_ch, &v) == 0)
+    sum += v;
+  *ms = now_ms() - t0;
+  weft_join(p, NULL);
+  weft_chan_destroy(tp_ch);
+  if (sum != (uint64_t)tp_n * (uint64_t)(tp_n - 1) / 2) {
+    fprintf(stderr, "weft-bench: chan_throughput sum %llu is wrong\n",
+            (unsigned long long)sum);
+    exit(1);
+  }
+  return NULL;
+}
+
+static void bench_chan_throughput(unsigned w, long n) {
+  double ms;
+  tp_n = n / 10 ? n / 10 : 1;
+  run(w, tp_main, &ms);
+  tp_n = n;
+  run(w, tp_main, &ms);
+  double per_s = (double)n / (ms / 1e3);
+  printf("{\"bench\":\"chan_throughput\",\"impl\":\"weft\",\"workers\":%u,"
+         "\"n\":%ld,\"req_per_s\":%.0f,\"msgs_per_s\":%.0f}\n",
+         w, n, per_s, per_s);
+}
+
 /* ---- driver ---------------------------------------------------------------- */
 
 static const struct bench {
@@ -448,6 +598,9 @@ static const struct bench {
     {"skynet", bench_skynet, 1000000},
     {"fib", bench_fib, 32},
     {"parked", bench_parked, 1000000},
+    {"pingpong", bench_pingpong, 1000000},
+    {"mutex_contended", bench_mutex_contended, 4000000},
+    {"chan_throughput", bench_chan_throughput, 10000000},
 };
 
 static unsigned default_workers(void) {
