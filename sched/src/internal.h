@@ -213,6 +213,9 @@ struct weft_runtime {
   weft_co *gpool; /* shared pool, for foreign threads and rebalancing */
   unsigned gpool_len;
 
+  struct weft__offload *offload; /* offload.c */
+  uint32_t offload_busy;         /* jobs queued or running (atomic) */
+
   uint64_t next_id __attribute__((aligned(WEFT__CACHELINE)));
   uint32_t live; /* coroutines spawned and not yet finished (atomic) */
 };
@@ -332,6 +335,11 @@ WEFT__HIDDEN int weft__spawn_in(struct weft_runtime *rt, weft__worker *w,
                                 weft_co **out, void *(*fn)(void *), void *arg,
                                 bool detached);
 WEFT__HIDDEN void weft__co_finish(weft__worker *w, weft_co *co);
+
+/* ---- offload.c ---- */
+WEFT__HIDDEN int weft__offload_init(struct weft_runtime *rt, unsigned max);
+WEFT__HIDDEN void weft__offload_stop(struct weft_runtime *rt);
+WEFT__HIDDEN unsigned weft__offload_threads(struct weft_runtime *rt);
 
 /* ---- alloc.c: the library's own records (jemalloc unless disabled) ---- */
 WEFT__HIDDEN void *weft__malloc(size_t n);

@@ -9,7 +9,9 @@
  *   1. set `stopping` and wake every worker; each finishes the coroutine
  *      it is running up to its next scheduling point, then leaves its loop
  *      without taking more work;
- *   2. join the worker threads: from here no thread runs in the runtime;
+ *   2. join the worker threads, then stop the offload pool (each pool
+ *      thread finishes the call it is running; queued calls are dropped):
+ *      from here no thread runs in the runtime;
  *   3. unpark, with -ECANCELED, every foreign thread blocked in weft_join
  *      on a coroutine that did not finish;
  *   4. unmap every stack on the registry (live coroutines included: their
@@ -129,6 +131,10 @@ int weft_runtime_start(const weft_config *cfg, weft_runtime **out) {
     free_runtime(rt);
     return -ENOMEM;
   }
+  if (weft__offload_init(rt, cfg ? cfg->offload_threads : 0)) {
+    free_runtime(rt);
+    return -ENOMEM;
+  }
   for (unsigned i = 0; i < nworkers; i++) {
     weft__worker *w = &rt->workers[i];
     w->rt = rt;
@@ -144,6 +150,7 @@ int weft_runtime_start(const weft_config *cfg, weft_runtime **out) {
       fprintf(stderr, "weft: cannot start worker thread %u of %u: %s\n", i,
               nworkers, strerror(rc));
       stop_threads(rt, i);
+      weft__offload_stop(rt);
       weft__stack_release_all(rt);
       free_runtime(rt);
       return -rc;
@@ -177,6 +184,7 @@ int weft_runtime_stop(weft_runtime *rt) {
   if (w && w->rt == rt)
     return -EDEADLK;
   stop_threads(rt, rt->nworkers); /* steps 1-2 */
+  weft__offload_stop(rt); /* pool threads may still unpark: stacks stay */
   weft__spin_lock(&rt->reg_lock); /* step 3 */
   for (weft_co *co = rt->reg_head; co; co = co->reg_next) {
     if (!(co->flags & WEFT__CO_LIVE))

@@ -45,6 +45,8 @@ typedef struct weft_config {
   /* Virtual size of each coroutine stack in bytes, rounded up to pages.
    * 0: 256 KiB. Pages are committed only when touched. */
   size_t stack_size;
+  /* Most threads in the offload pool (weft_offload). 0: 64. */
+  unsigned offload_threads;
 } weft_config;
 
 /* Start a runtime, run fn(arg) as its first coroutine, and return when that
@@ -184,6 +186,19 @@ typedef struct weft_sem {
 WEFT_API int weft_sem_acquire(weft_sem *s);
 WEFT_API int weft_sem_tryacquire(weft_sem *s); /* 0 or -EAGAIN */
 WEFT_API void weft_sem_release(weft_sem *s);
+
+/* ---- Blocking calls -------------------------------------------------------
+ *
+ * weft_offload runs fn(arg) on the runtime's offload pool (threads named
+ * weft-blk-N, started when needed up to weft_config.offload_threads, gone
+ * after 2 s idle; they never run coroutines) and parks the caller until it
+ * returns, storing fn's value in *result. This is the way to call
+ * blocking code (file I/O, a blocking library) without stopping a worker.
+ * On a foreign thread it simply calls fn. Returns 0, -ENOMEM, -EAGAIN (no
+ * pool thread could be started), or -ECANCELED: the caller stopped
+ * waiting, but fn cannot be interrupted and runs to its end on the pool,
+ * so arg must stay valid until fn returns (pass heap data fn frees). */
+WEFT_API int weft_offload(void *(*fn)(void *), void *arg, void **result);
 
 /* ---- Channels ---------------------------------------------------------------
  *
