@@ -140,6 +140,8 @@ int weft_join(weft_co *co, void **result) {
     rc = weft__wait_park(self, WEFT__PARK_JOIN, NULL, NULL);
     if (rc == WEFT__WAKE_STOPPED) /* the runtime stopped; co went with it */
       return -ECANCELED;
+    if (rc == WEFT__WAKE_DEADLOCK) /* weft_run's caller: co never finishes */
+      return WEFT_EDEADLOCK;
     if (rc) {
       /* Cancelled: take our registration back, so the handle can be
        * joined again. If co finished meanwhile, joiner is DONE and a later

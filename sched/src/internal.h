@@ -67,6 +67,8 @@ enum {
 /* Wake code for a foreign joiner whose runtime stopped: the coroutine it
  * joined is gone, so join must not touch it (reported as -ECANCELED). */
 #define WEFT__WAKE_STOPPED (-100000)
+/* Wake code for weft_run's caller when every coroutine is asleep. */
+#define WEFT__WAKE_DEADLOCK (-100001)
 
 /* A waiter on a primitive's queue: lives on the waiting coroutine's stack
  * (or the foreign thread's), linked under the primitive's lock. */
@@ -213,6 +215,9 @@ struct weft_runtime {
   weft_co *gpool; /* shared pool, for foreign threads and rebalancing */
   unsigned gpool_len;
 
+  bool deadlock_check; /* weft_run's private runtime (runtime.c) */
+  uint32_t deadlocked;
+  weft_co *main_co;
   struct weft__offload *offload; /* offload.c */
   uint32_t offload_busy;         /* jobs queued or running (atomic) */
 
@@ -335,6 +340,8 @@ WEFT__HIDDEN int weft__spawn_in(struct weft_runtime *rt, weft__worker *w,
                                 weft_co **out, void *(*fn)(void *), void *arg,
                                 bool detached);
 WEFT__HIDDEN void weft__co_finish(weft__worker *w, weft_co *co);
+
+WEFT__HIDDEN void weft__deadlock(struct weft_runtime *rt);
 
 /* ---- offload.c ---- */
 WEFT__HIDDEN int weft__offload_init(struct weft_runtime *rt, unsigned max);

@@ -20,7 +20,12 @@
  * cleanup included, does not run. That is the defined behaviour.
  *
  * weft_run = start + spawn fn as the first coroutine + join it from the
- * calling thread (which blocks on a futex) + stop.
+ * calling thread (which blocks on a futex) + stop. Its runtime is private,
+ * so when every worker has slept a while with nothing queued and no
+ * offload call running, nothing can wake its coroutines again: the
+ * deadlock report (weft__deadlock) lists them and weft_run returns
+ * WEFT_EDEADLOCK instead of hanging. A program whose own threads wake
+ * coroutines of weft_run's runtime sets WEFT_DEADLOCK_CHECK=0.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -200,6 +205,47 @@ int weft_runtime_stop(weft_runtime *rt) {
   return 0;
 }
 
+static const char *reason_name(uint32_t r) {
+  static const char *names[] = {"join", "mutex/cond/sem/waitgroup", "channel",
+                                "fd", "timer", "dns", "http", "offload", "test"};
+  return r < sizeof names / sizeof names[0] ? names[r] : "?";
+}
+
+/* Every worker sleeps, nothing is queued and no pool thread is busy:
+ * in weft_run's private runtime nothing can wake a coroutine again. Say
+ * which coroutines wait on what, the way Go reports "all goroutines are
+ * asleep", and release weft_run's caller with WEFT_EDEADLOCK. */
+void weft__deadlock(struct weft_runtime *rt) {
+  uint32_t zero = 0;
+  weft_co *main = rt->main_co;
+  if (!main || weft__ld_acq(&main->joiner) == WEFT__JOIN_DONE ||
+      !weft__cas_ar(&rt->deadlocked, &zero, 1))
+    return;
+  char line[160];
+  int n = snprintf(line, sizeof line,
+                   "weft: deadlock: all coroutines are asleep and nothing can "
+                   "wake them (WEFT_DEADLOCK_CHECK=0 turns this check off)\n");
+  fwrite(line, 1, (size_t)n, stderr);
+  unsigned shown = 0, asleep = 0;
+  weft__spin_lock(&rt->reg_lock);
+  for (weft_co *co = rt->reg_head; co; co = co->reg_next) {
+    if (!(co->flags & WEFT__CO_LIVE) || weft__ld_acq(&co->joiner) == WEFT__JOIN_DONE)
+      continue;
+    asleep++;
+    if (shown++ < 20)
+      fprintf(stderr, "  coroutine %llu: parked on %s\n",
+              (unsigned long long)co->id, reason_name(co->park_reason));
+  }
+  weft__spin_unlock(&rt->reg_lock);
+  if (shown > 20)
+    fprintf(stderr, "  ... and %u more\n", shown - 20);
+  fprintf(stderr, "  (%u coroutines asleep)\n", asleep);
+  weft_co *j = weft__ld_acq(&main->joiner);
+  if (j && j != WEFT__JOIN_DONE && (j->flags & WEFT__CO_FOREIGN) &&
+      weft__wait_claim_gen(j, weft__ld_rlx(&main->joiner_gen)))
+    weft__unpark(j, WEFT__WAKE_DEADLOCK);
+}
+
 int weft_run(const weft_config *cfg, void *(*fn)(void *), void *arg,
              void **result) {
   if (!fn)
@@ -208,8 +254,12 @@ int weft_run(const weft_config *cfg, void *(*fn)(void *), void *arg,
   int rc = weft_runtime_start(cfg, &rt);
   if (rc)
     return rc;
+  /* Nobody outside holds this runtime, so "everyone asleep" is final. */
+  const char *dc = getenv("WEFT_DEADLOCK_CHECK");
+  rt->deadlock_check = !(dc && strcmp(dc, "0") == 0);
   weft_co *main_co;
   rc = weft_runtime_spawn(rt, &main_co, fn, arg);
+  rt->main_co = main_co;
   if (rc == 0)
     rc = weft_join(main_co, result);
   weft_runtime_stop(rt);

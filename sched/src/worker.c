@@ -393,6 +393,11 @@ static void go_idle(weft__worker *w) {
      * then would only make the next burst map them again. */
     if (weft__futex_wait_ms(&w->wake_seq, seq, IDLE_TRIM_MS) == -ETIMEDOUT) {
       weft__stack_trim(rt, w);
+      /* Quiet for a while: if every worker sleeps, nothing is runnable
+       * and no pool thread will wake anyone, nothing ever will. */
+      if (rt->deadlock_check && weft__ld_sc(&rt->nidle) == rt->nworkers &&
+          !work_anywhere(rt) && !weft__ld_acq(&rt->offload_busy))
+        weft__deadlock(rt);
       while (weft__ld_acq(&w->wake_seq) == seq)
         weft__futex_wait(&w->wake_seq, seq);
     }

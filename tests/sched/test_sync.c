@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../check.h"
@@ -459,6 +460,71 @@ static void foreign_waitgroup(void) {
   CHECK_EQ(weft_runtime_stop(rt), 0);
 }
 
+/* ---- deadlock report ------------------------------------------------------------- */
+
+static void *wait_forever_sem(void *arg) {
+  (void)arg;
+  weft_sem s = WEFT_SEM_INIT(0);
+  return (void *)(intptr_t)weft_sem_acquire(&s);
+}
+
+static void *deadlock_main(void *arg) {
+  (void)arg;
+  weft_co *c;
+  CHECK_EQ(weft_spawn(&c, wait_forever_sem, NULL), 0);
+  weft_join(c, NULL); /* never returns: weft_run reports the deadlock */
+  return NULL;
+}
+
+static void deadlock_report(void) {
+  int fds[2];
+  CHECK_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[0]);
+    int rc = weft_run(NULL, deadlock_main, NULL, NULL);
+    _exit(rc == WEFT_EDEADLOCK ? 0 : 3);
+  }
+  close(fds[1]);
+  char buf[4096];
+  size_t len = 0;
+  ssize_t r;
+  while ((r = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0)
+    len += (size_t)r;
+  buf[len] = 0;
+  close(fds[0]);
+  int status;
+  CHECK_EQ(waitpid(pid, &status, 0), pid);
+  fprintf(stderr, "child stderr: %s", buf);
+  CHECK(WIFEXITED(status));
+  CHECK_EQ(WEXITSTATUS(status), 0);
+  CHECK(strstr(buf, "all coroutines are asleep") != NULL);
+  CHECK(strstr(buf, "coroutine 1: parked on join") != NULL);
+  CHECK(strstr(buf, "parked on mutex/cond/sem/waitgroup") != NULL);
+}
+
+/* A call running on the offload pool can still wake its caller: no
+ * deadlock is reported while one runs, however long. */
+static void *slow_blocking(void *arg) {
+  (void)arg;
+  usleep(600000);
+  return (void *)1;
+}
+
+static void *offload_wait_main(void *arg) {
+  (void)arg;
+  void *r;
+  CHECK_EQ(weft_offload(slow_blocking, NULL, &r), 0);
+  CHECK_EQ((uintptr_t)r, 1);
+  return NULL;
+}
+
+static void no_false_deadlock(void) {
+  CHECK_EQ(weft_run(NULL, offload_wait_main, NULL, NULL), 0);
+}
+
 static const test_case cases[] = {
     {"waitgroup", waitgroup},
     {"gather", gather},
@@ -472,6 +538,8 @@ static const test_case cases[] = {
     {"cond_cancel", cond_cancel},
     {"semaphore", semaphore},
     {"foreign_waitgroup", foreign_waitgroup},
+    {"deadlock_report", deadlock_report},
+    {"no_false_deadlock", no_false_deadlock},
     {NULL, NULL},
 };
 
