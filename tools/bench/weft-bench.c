@@ -40,6 +40,9 @@
  *   chan_throughput one producer, one consumer, capacity 1024; n messages,
  *                  summed and checked; "req_per_s" (= "msgs_per_s") =
  *                  messages per second. n = 10,000,000.
+ *   offload        8 coroutines doing n/8 weft_offload round trips each
+ *                  through a pool of 4 threads; "req_per_s" = round trips
+ *                  per second. n = 200,000.
  *   parked         n coroutines parked at once; resident memory from
  *                  /proc/self/statm before and after: "bytes_per_coroutine"
  *                  = delta RSS / n, plus "pte_bytes_per_coroutine" (page
@@ -583,6 +586,55 @@ static void bench_chan_throughput(unsigned w, long n) {
          w, n, per_s, per_s);
 }
 
+/* ---- offload ---------------------------------------------------------------- */
+
+static void *off_inc(void *arg) { return (void *)((uintptr_t)arg + 1); }
+
+static long off_each[8];
+
+static void *off_client(void *arg) {
+  long n = *(long *)arg;
+  for (long i = 0; i < n; i++) {
+    void *r;
+    if (weft_offload(off_inc, (void *)(uintptr_t)i, &r) || (uintptr_t)r != (uintptr_t)i + 1) {
+      fprintf(stderr, "weft-bench: offload round trip failed\n");
+      exit(1);
+    }
+  }
+  return NULL;
+}
+
+static void *off_main(void *arg) {
+  long n = *(long *)((void **)arg)[0];
+  double *ms = ((void **)arg)[1];
+  weft_co *c[8];
+  for (int i = 0; i < 8; i++)
+    off_each[i] = n / 8 + (i < n % 8);
+  double t0 = now_ms();
+  for (int i = 0; i < 8; i++)
+    weft_spawn(&c[i], off_client, &off_each[i]);
+  weft_gather(c, 8, NULL);
+  *ms = now_ms() - t0;
+  return NULL;
+}
+
+static void bench_offload(unsigned w, long n) {
+  double ms;
+  long warm = n / 10 ? n / 10 : 1;
+  void *args[2] = {&warm, &ms};
+  weft_config c = config(w);
+  c.offload_threads = 4; /* the Go peer's pool has 4 locked threads */
+  if (weft_run(&c, off_main, args, NULL))
+    die("weft_run", -1);
+  args[0] = &n;
+  if (weft_run(&c, off_main, args, NULL))
+    die("weft_run", -1);
+  double per_s = (double)n / (ms / 1e3);
+  printf("{\"bench\":\"offload\",\"impl\":\"weft\",\"workers\":%u,\"n\":%ld,"
+         "\"req_per_s\":%.0f}\n",
+         w, n, per_s);
+}
+
 /* ---- driver ---------------------------------------------------------------- */
 
 static const struct bench {
@@ -601,6 +653,7 @@ static const struct bench {
     {"pingpong", bench_pingpong, 1000000},
     {"mutex_contended", bench_mutex_contended, 4000000},
     {"chan_throughput", bench_chan_throughput, 10000000},
+    {"offload", bench_offload, 200000},
 };
 
 static unsigned default_workers(void) {
