@@ -25,7 +25,9 @@
  * Without the state word, a thread finishing after its caller was
  * cancelled would unpark a coroutine that has moved on, or whose stack is
  * gone. rt->offload_busy counts jobs queued or running (the deadlock check
- * must not report coroutines that a pool thread will wake).
+ * must not report coroutines that a pool thread will wake). Every submitted
+ * job is also on the pool's `all` list until freed, so stopping the
+ * runtime frees the jobs of callers it will never resume.
  */
 #include <errno.h>
 #include <signal.h>
@@ -48,7 +50,8 @@ typedef struct weft__job {
   uint32_t gen;      /* the caller's wait generation */
   uint32_t state;    /* JOB_* (atomic) */
   uint32_t released; /* the thread is done with job and caller (atomic) */
-  struct weft__job *next;
+  struct weft__job *next;         /* the queue */
+  struct weft__job *aprev, *anext; /* every job not yet freed */
 } weft__job;
 
 struct weft__offload {
@@ -56,6 +59,7 @@ struct weft__offload {
   pthread_cond_t work;    /* a job was queued, or stop */
   pthread_cond_t gone;    /* a thread exited */
   weft__job *head, *tail;
+  weft__job *all; /* jobs not yet freed: stop frees what callers cannot */
   unsigned nthreads, nidle, max, next_name;
   bool stopping;
 };
@@ -72,7 +76,18 @@ int weft__offload_init(struct weft_runtime *rt, unsigned max) {
   return 0;
 }
 
-static void job_free(weft__job *j) { weft__free(j, sizeof *j); }
+/* Free a job that was submitted (it is on the `all` list). */
+static void job_free(struct weft__offload *p, weft__job *j) {
+  pthread_mutex_lock(&p->lock);
+  if (j->aprev)
+    j->aprev->anext = j->anext;
+  else
+    p->all = j->anext;
+  if (j->anext)
+    j->anext->aprev = j->aprev;
+  pthread_mutex_unlock(&p->lock);
+  weft__free(j, sizeof *j);
+}
 
 static void finish(struct weft_runtime *rt, weft__job *j) { /* O2 */
   uint32_t s = JOB_WAITING;
@@ -84,7 +99,7 @@ static void finish(struct weft_runtime *rt, weft__job *j) { /* O2 */
     weft__st_rel(&j->released, 1);
   } else { /* the caller was cancelled and left: the job is ours */
     weft__add_ar(&rt->offload_busy, (uint32_t)-1);
-    job_free(j);
+    job_free(rt->offload, j);
   }
 }
 
@@ -146,6 +161,11 @@ static int submit(struct weft_runtime *rt, weft__job *j) {
       rc = -EAGAIN;
   }
   if (rc == 0) {
+    j->aprev = NULL;
+    j->anext = p->all;
+    if (p->all)
+      p->all->aprev = j;
+    p->all = j;
     j->next = NULL;
     if (p->tail)
       p->tail->next = j;
@@ -179,15 +199,15 @@ int weft_offload(void *(*fn)(void *), void *arg, void **result) {
   j->co = self;
   int rc = weft__wait_begin(self); /* O1 */
   if (rc) {
-    job_free(j);
+    weft__free(j, sizeof *j);
     return rc;
   }
   j->gen = weft__wait_gen(self);
   rc = submit(rt, j);
-  if (rc) {
+  if (rc) { /* not submitted: not on the `all` list */
     if (!weft__wait_claim(self)) /* a cancel claimed it meanwhile */
       rc = weft__wait_park(self, WEFT__PARK_OFFLOAD, NULL, NULL);
-    job_free(j);
+    weft__free(j, sizeof *j);
     return rc;
   }
   rc = weft__wait_park(self, WEFT__PARK_OFFLOAD, NULL, NULL);
@@ -200,7 +220,7 @@ int weft_offload(void *(*fn)(void *), void *arg, void **result) {
     weft__cpu_relax();
   if (rc == 0 && result)
     *result = j->ret;
-  job_free(j);
+  job_free(rt->offload, j);
   return rc;
 }
 
@@ -216,12 +236,15 @@ void weft__offload_stop(struct weft_runtime *rt) {
   pthread_cond_broadcast(&p->work);
   while (p->nthreads)
     pthread_cond_wait(&p->gone, &p->lock);
-  weft__job *j = p->head;
+  /* What is left: queued calls, and finished ones whose callers the
+   * stopping runtime will never resume to free them. */
+  weft__job *j = p->all;
   while (j) {
-    weft__job *next = j->next;
-    job_free(j);
+    weft__job *next = j->anext;
+    weft__free(j, sizeof *j);
     j = next;
   }
+  p->all = NULL;
   pthread_mutex_unlock(&p->lock);
   pthread_mutex_destroy(&p->lock);
   pthread_cond_destroy(&p->work);

@@ -113,7 +113,10 @@ static void stop_threads(struct weft_runtime *rt, unsigned started) {
     pthread_join(rt->workers[i].thread, NULL);
 }
 
-int weft_runtime_start(const weft_config *cfg, weft_runtime **out) {
+/* private_rt: weft_run's own runtime, which nothing outside can reach, so
+ * the deadlock check may run in it. Set before the workers start. */
+static int runtime_start(const weft_config *cfg, weft_runtime **out,
+                         bool private_rt) {
   if (!out)
     return -EINVAL;
   *out = NULL;
@@ -128,6 +131,10 @@ int weft_runtime_start(const weft_config *cfg, weft_runtime **out) {
     return -ENOMEM;
   rt->nworkers = nworkers;
   rt->stack_size = stack;
+  if (private_rt) {
+    const char *dc = getenv("WEFT_DEADLOCK_CHECK");
+    rt->deadlock_check = !(dc && strcmp(dc, "0") == 0);
+  }
   rt->next_id = 1;
   pthread_mutex_init(&rt->idle_lock, NULL);
   rt->workers = weft__calloc(nworkers, sizeof *rt->workers);
@@ -163,6 +170,10 @@ int weft_runtime_start(const weft_config *cfg, weft_runtime **out) {
   }
   *out = rt;
   return 0;
+}
+
+int weft_runtime_start(const weft_config *cfg, weft_runtime **out) {
+  return runtime_start(cfg, out, false);
 }
 
 int weft_runtime_spawn(weft_runtime *rt, weft_co **out, void *(*fn)(void *),
@@ -217,7 +228,7 @@ static const char *reason_name(uint32_t r) {
  * asleep", and release weft_run's caller with WEFT_EDEADLOCK. */
 void weft__deadlock(struct weft_runtime *rt) {
   uint32_t zero = 0;
-  weft_co *main = rt->main_co;
+  weft_co *main = weft__ld_acq(&rt->main_co);
   if (!main || weft__ld_acq(&main->joiner) == WEFT__JOIN_DONE ||
       !weft__cas_ar(&rt->deadlocked, &zero, 1))
     return;
@@ -251,15 +262,14 @@ int weft_run(const weft_config *cfg, void *(*fn)(void *), void *arg,
   if (!fn)
     return -EINVAL;
   weft_runtime *rt;
-  int rc = weft_runtime_start(cfg, &rt);
+  /* Nobody outside holds this runtime, so "everyone asleep" is final. */
+  int rc = runtime_start(cfg, &rt, true);
   if (rc)
     return rc;
-  /* Nobody outside holds this runtime, so "everyone asleep" is final. */
-  const char *dc = getenv("WEFT_DEADLOCK_CHECK");
-  rt->deadlock_check = !(dc && strcmp(dc, "0") == 0);
   weft_co *main_co;
   rc = weft_runtime_spawn(rt, &main_co, fn, arg);
-  rt->main_co = main_co;
+  if (rc == 0)
+    weft__st_rel(&rt->main_co, main_co);
   if (rc == 0)
     rc = weft_join(main_co, result);
   weft_runtime_stop(rt);

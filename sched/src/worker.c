@@ -227,6 +227,13 @@ weft_co *weft__next_local(weft__worker *w, bool fifo) {
       w->lifo_runs++;
       return co;
     }
+    /* The cap is there so a ping-pong pair cannot starve the ring; with
+     * nothing waiting there, pushing the pair's coroutine out would only
+     * let an idle worker steal it and split the pair across cores. */
+    if (weft__ring_len(w) == 0 && !weft__ld_rlx(&rt->inject_len)) {
+      w->lifo_runs = 1;
+      return co;
+    }
     weft__ring_push_tagged(w, (uintptr_t)co | (w->lifo_cont ? WEFT__RING_CONT : 0));
     weft__wake_one(rt);
   }

@@ -88,6 +88,37 @@ static void *pingpong_main(void *arg) {
 
 static void pingpong(void) { CHECK_EQ(weft_run(NULL, pingpong_main, NULL, NULL), 0); }
 
+/* Message passing keeps the pair on one worker: the receiver waits in the
+ * sender's LIFO slot, which no other worker can steal. */
+static void *stays_main(void *arg) {
+  (void)arg;
+  CHECK_EQ(weft_chan_create(&ab, sizeof(uint64_t), 0), 0);
+  CHECK_EQ(weft_chan_create(&ba, sizeof(uint64_t), 0), 0);
+  weft_co *p;
+  CHECK_EQ(weft_spawn(&p, ponger, NULL), 0);
+  uint64_t v = 0, moves = 0, rounds = SCALE(100000);
+  pthread_t last = pthread_self();
+  for (uint64_t i = 0; i < rounds; i++) {
+    CHECK_EQ(weft_chan_send(ab, &v), 0);
+    CHECK_EQ(weft_chan_recv(ba, &v), 0);
+    pthread_t now = pthread_self();
+    moves += !pthread_equal(now, last);
+    last = now;
+  }
+  fprintf(stderr, "%llu rounds, %llu moves between workers\n",
+          (unsigned long long)rounds, (unsigned long long)moves);
+  CHECK(moves <= rounds / 100);
+  CHECK_EQ(weft_chan_close(ab), 0);
+  CHECK_EQ(weft_join(p, NULL), 0);
+  CHECK_EQ(weft_chan_destroy(ab), 0);
+  CHECK_EQ(weft_chan_destroy(ba), 0);
+  return NULL;
+}
+
+static void pair_stays_on_one_worker(void) {
+  CHECK_EQ(weft_run(NULL, stays_main, NULL, NULL), 0);
+}
+
 /* ---- close wakes everyone --------------------------------------------------------- */
 
 static void *blocked_recv(void *arg) {
@@ -422,6 +453,7 @@ static void foreign_recv(void) {
 static const test_case cases[] = {
     {"basics", basics},
     {"pingpong", pingpong},
+    {"pair_stays_on_one_worker", pair_stays_on_one_worker},
     {"close_wakes", close_wakes},
     {"mpmc_checksum", mpmc_checksum},
     {"close_races_send", close_races_send},
