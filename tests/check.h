@@ -54,6 +54,38 @@ static inline int test_main(int argc, char **argv, const test_case *cases) {
   return 2;
 }
 
+/* Death tests: fork, send the child's stderr to buf (NUL-terminated and
+ * echoed for the log), run body(arg) there (it must end the process), and
+ * return the child's wait status. */
+#include <sys/wait.h>
+#include <unistd.h>
+static inline int test_run_child(void (*body)(void *), void *arg, char *buf,
+                                 size_t cap) {
+  int fds[2];
+  CHECK_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[0]);
+    body(arg);
+    _exit(99); /* body must not return */
+  }
+  close(fds[1]);
+  size_t len = 0;
+  ssize_t r;
+  while ((r = read(fds[0], buf + len, cap - 1 - len)) > 0)
+    len += (size_t)r;
+  buf[len] = 0;
+  close(fds[0]);
+  int status;
+  CHECK_EQ(waitpid(pid, &status, 0), pid);
+  fprintf(stderr, "child stderr: %s", buf);
+  if (WIFSIGNALED(status))
+    fprintf(stderr, "child killed by signal %d\n", WTERMSIG(status));
+  return status;
+}
+
 /* Sanitizer builds run scaled-down sizes: TSan keeps a fiber per coroutine
  * (and dies past 8128 threads and fibers alive at once) and ASan poisons
  * every frame, so full sizes would measure the sanitizer. SCALE shrinks a

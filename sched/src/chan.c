@@ -180,13 +180,16 @@ static int chan_wait(weft_chan *ch, weft__waitq *q, void *data) {
   return w.result;
 }
 
-static int send(weft_chan *ch, const void *elem, bool block) {
-  if (!ch || !elem)
+/* A send (buf is read) or a receive (buf is written), waiting or not. */
+static int chan_op(weft_chan *ch, void *buf, bool is_send, bool block) {
+  if (!ch || !buf)
     return -EINVAL;
   int rc;
   weft__waiter *wake;
   weft__spin_lock_word(&ch->lock);
-  if (try_send_locked(ch, elem, &rc, &wake)) {
+  int done = is_send ? try_send_locked(ch, buf, &rc, &wake)
+                     : try_recv_locked(ch, buf, &rc, &wake);
+  if (done) {
     weft__spin_unlock_word(&ch->lock);
     if (wake)
       weft__unpark(wake->co, 0);
@@ -196,32 +199,17 @@ static int send(weft_chan *ch, const void *elem, bool block) {
     weft__spin_unlock_word(&ch->lock);
     return -EAGAIN;
   }
-  return chan_wait(ch, &ch->sendq, (void *)elem);
+  return chan_wait(ch, is_send ? &ch->sendq : &ch->recvq, buf);
 }
 
-static int recv(weft_chan *ch, void *out, bool block) {
-  if (!ch || !out)
-    return -EINVAL;
-  int rc;
-  weft__waiter *wake;
-  weft__spin_lock_word(&ch->lock);
-  if (try_recv_locked(ch, out, &rc, &wake)) {
-    weft__spin_unlock_word(&ch->lock);
-    if (wake)
-      weft__unpark(wake->co, 0);
-    return rc;
-  }
-  if (!block) {
-    weft__spin_unlock_word(&ch->lock);
-    return -EAGAIN;
-  }
-  return chan_wait(ch, &ch->recvq, out);
+int weft_chan_send(weft_chan *ch, const void *elem) {
+  return chan_op(ch, (void *)elem, true, true);
 }
-
-int weft_chan_send(weft_chan *ch, const void *elem) { return send(ch, elem, true); }
-int weft_chan_try_send(weft_chan *ch, const void *elem) { return send(ch, elem, false); }
-int weft_chan_recv(weft_chan *ch, void *out) { return recv(ch, out, true); }
-int weft_chan_try_recv(weft_chan *ch, void *out) { return recv(ch, out, false); }
+int weft_chan_try_send(weft_chan *ch, const void *elem) {
+  return chan_op(ch, (void *)elem, true, false);
+}
+int weft_chan_recv(weft_chan *ch, void *out) { return chan_op(ch, out, false, true); }
+int weft_chan_try_recv(weft_chan *ch, void *out) { return chan_op(ch, out, false, false); }
 
 int weft_chan_close(weft_chan *ch) {
   if (!ch)

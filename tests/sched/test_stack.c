@@ -72,35 +72,23 @@ static void guard_madvise(void) {
 
 /* ---- death tests run in a child ------------------------------------------------ */
 
-/* Fork; the child sets WEFT_STACK_GUARD=mode, sends its stderr to the
- * parent and runs body(arg), which must end the process. Returns the wait
- * status; buf receives what the child wrote (and is echoed for the log). */
+/* test_run_child (check.h) with WEFT_STACK_GUARD=mode set in the child. */
+struct guarded {
+  const char *mode;
+  void (*body)(void *);
+  void *arg;
+};
+
+static void guarded_body(void *arg) {
+  struct guarded *g = arg;
+  setenv("WEFT_STACK_GUARD", g->mode, 1);
+  g->body(g->arg);
+}
+
 static int run_child(const char *mode, void (*body)(void *), void *arg,
                      char *buf, size_t cap) {
-  int fds[2];
-  CHECK_EQ(pipe(fds), 0);
-  pid_t pid = fork();
-  CHECK(pid >= 0);
-  if (pid == 0) {
-    dup2(fds[1], STDERR_FILENO);
-    close(fds[0]);
-    setenv("WEFT_STACK_GUARD", mode, 1);
-    body(arg);
-    _exit(99); /* body must not return */
-  }
-  close(fds[1]);
-  size_t len = 0;
-  ssize_t r;
-  while ((r = read(fds[0], buf + len, cap - 1 - len)) > 0)
-    len += (size_t)r;
-  buf[len] = 0;
-  close(fds[0]);
-  int status;
-  CHECK_EQ(waitpid(pid, &status, 0), pid);
-  fprintf(stderr, "child stderr: %s", buf);
-  if (WIFSIGNALED(status))
-    fprintf(stderr, "child killed by signal %d\n", WTERMSIG(status));
-  return status;
+  struct guarded g = {mode, body, arg};
+  return test_run_child(guarded_body, &g, buf, cap);
 }
 
 /* ---- overflow report ---------------------------------------------------------- */

@@ -476,28 +476,15 @@ static void *deadlock_main(void *arg) {
   return NULL;
 }
 
+static void deadlock_body(void *arg) {
+  (void)arg;
+  int rc = weft_run(NULL, deadlock_main, NULL, NULL);
+  _exit(rc == WEFT_EDEADLOCK ? 0 : 3);
+}
+
 static void deadlock_report(void) {
-  int fds[2];
-  CHECK_EQ(pipe(fds), 0);
-  pid_t pid = fork();
-  CHECK(pid >= 0);
-  if (pid == 0) {
-    dup2(fds[1], STDERR_FILENO);
-    close(fds[0]);
-    int rc = weft_run(NULL, deadlock_main, NULL, NULL);
-    _exit(rc == WEFT_EDEADLOCK ? 0 : 3);
-  }
-  close(fds[1]);
   char buf[4096];
-  size_t len = 0;
-  ssize_t r;
-  while ((r = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0)
-    len += (size_t)r;
-  buf[len] = 0;
-  close(fds[0]);
-  int status;
-  CHECK_EQ(waitpid(pid, &status, 0), pid);
-  fprintf(stderr, "child stderr: %s", buf);
+  int status = test_run_child(deadlock_body, NULL, buf, sizeof buf);
   CHECK(WIFEXITED(status));
   CHECK_EQ(WEXITSTATUS(status), 0);
   CHECK(strstr(buf, "all coroutines are asleep") != NULL);
