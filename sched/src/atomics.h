@@ -96,7 +96,8 @@ typedef struct weft__spinlock {
   uint32_t held;
 } weft__spinlock;
 
-void weft__spin_wait(uint32_t *held); /* worker.c: the slow path */
+/* worker.c: the slow path (exported for io and http's own spinlocks). */
+__attribute__((visibility("default"))) void weft__spin_wait(uint32_t *held);
 
 /* On a bare word, for public structs that embed the lock as a uint32_t. */
 static inline void weft__spin_lock_word(uint32_t *held) {

@@ -219,6 +219,8 @@ struct weft_runtime {
   uint32_t deadlocked;
   weft_co *main_co;
   struct weft__offload *offload; /* offload.c */
+  void *driver_ctx;              /* io's poller for this runtime */
+  uint32_t driver_pending;       /* waits io will complete: timers, fds (atomic) */
   uint32_t offload_busy;         /* jobs queued or running (atomic) */
 
   uint64_t next_id __attribute__((aligned(WEFT__CACHELINE)));
@@ -262,11 +264,11 @@ WEFT__HIDDEN int weft__park(weft__park_reason why, void (*unlock)(void *),
 WEFT__HIDDEN void weft__unpark(weft_co *co, int result);
 WEFT__HIDDEN void weft__finish_park(weft__worker *w, const weft__after *a);
 WEFT__HIDDEN weft_co *weft__foreign_self(void);
-WEFT__HIDDEN weft_co *weft__self_or_foreign(void);
-WEFT__HIDDEN int weft__wait_begin(weft_co *co);
-WEFT__HIDDEN bool weft__wait_claim(weft_co *co);
-WEFT__HIDDEN bool weft__wait_claim_gen(weft_co *co, uint32_t gen);
-WEFT__HIDDEN uint32_t weft__wait_gen(const weft_co *co);
+WEFT_API weft_co *weft__self_or_foreign(void);
+WEFT_API int weft__wait_begin(weft_co *co);
+WEFT_API bool weft__wait_claim(weft_co *co);
+WEFT_API bool weft__wait_claim_gen(weft_co *co, uint32_t gen);
+WEFT_API uint32_t weft__wait_gen(const weft_co *co);
 WEFT__HIDDEN int weft__wait_park(weft_co *co, weft__park_reason why,
                                  void (*unlock)(void *), void *arg);
 
@@ -343,15 +345,50 @@ WEFT__HIDDEN void weft__co_finish(weft__worker *w, weft_co *co);
 
 WEFT__HIDDEN void weft__deadlock(struct weft_runtime *rt);
 
+/* ---- the driver hook (DESIGN.md: sched needs time, io provides it) ----
+ * The functions marked WEFT_API in this header are sched's interface to
+ * io and http: exported from the shared library so the other modules can
+ * link to them, but private (weft__ names, no public header).
+ * A timer lives in the waiting coroutine's frame. The driver (io's poller)
+ * keeps armed timers in its own structure; when one expires it claims the
+ * wait of generation `gen` (park.c W3) and unparks co with `result`.
+ * disarm is synchronous: once it returns the driver no longer touches t. */
+typedef struct weft__timer {
+  uint64_t deadline_ns; /* CLOCK_MONOTONIC */
+  weft_co *co;
+  uint32_t gen;
+  int result;
+  size_t slot;    /* the driver's bookkeeping */
+  uint32_t state; /* the driver's bookkeeping */
+} weft__timer;
+
+typedef struct weft__driver_ops {
+  int (*timer_arm)(struct weft_runtime *rt, weft__timer *t); /* 0 / -errno */
+  void (*timer_disarm)(struct weft_runtime *rt, weft__timer *t);
+  void (*runtime_stop)(struct weft_runtime *rt); /* before stacks go */
+} weft__driver_ops;
+
+/* Set once by io when it is linked in (a constructor); NULL without io. */
+WEFT_API void weft__set_driver(const weft__driver_ops *ops);
+WEFT_API const weft__driver_ops *weft__get_driver(void);
+WEFT_API uint64_t weft__now_ns(void);
+/* weft__wait_park with a deadline (0: none): -ETIMEDOUT when it passes. */
+WEFT_API int weft__wait_park_until(weft_co *co, weft__park_reason why,
+                                       void (*unlock)(void *), void *arg,
+                                       uint64_t deadline_ns);
+/* Unpark many at once (the poller's batches): one inject, one wake. */
+WEFT_API void weft__unpark_batch(struct weft_runtime *rt, weft_co **cos,
+                                 const int *results, size_t n);
+
 /* ---- offload.c ---- */
 WEFT__HIDDEN int weft__offload_init(struct weft_runtime *rt, unsigned max);
 WEFT__HIDDEN void weft__offload_stop(struct weft_runtime *rt);
 WEFT__HIDDEN unsigned weft__offload_threads(struct weft_runtime *rt);
 
 /* ---- alloc.c: the library's own records (jemalloc unless disabled) ---- */
-WEFT__HIDDEN void *weft__malloc(size_t n);
-WEFT__HIDDEN void *weft__calloc(size_t n, size_t size);
-WEFT__HIDDEN void weft__free(void *p, size_t n);
+WEFT_API void *weft__malloc(size_t n);
+WEFT_API void *weft__calloc(size_t n, size_t size);
+WEFT_API void weft__free(void *p, size_t n);
 
 /* ---- futex ---- */
 WEFT__HIDDEN void weft__futex_wait(uint32_t *addr, uint32_t expected);

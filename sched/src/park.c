@@ -77,6 +77,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -94,7 +95,7 @@ static int consume_permit(weft_co *co, void (*unlock)(void *), void *arg) {
 }
 
 static int foreign_park(weft__park_reason why, void (*unlock)(void *),
-                        void *arg) {
+                        void *arg, uint64_t deadline_ns) {
   weft_co *co = &foreign_rec;
   co->park_reason = why;
   uint32_t s = WEFT__RUNNING;
@@ -102,8 +103,21 @@ static int foreign_park(weft__park_reason why, void (*unlock)(void *),
     return consume_permit(co, unlock, arg);
   if (unlock)
     unlock(arg);
-  while ((s = weft__ld_acq(&co->state)) == WEFT__PARKED)
-    weft__futex_wait(&co->state, WEFT__PARKED);
+  while ((s = weft__ld_acq(&co->state)) == WEFT__PARKED) {
+    if (!deadline_ns) {
+      weft__futex_wait(&co->state, WEFT__PARKED);
+      continue;
+    }
+    uint64_t now = weft__now_ns();
+    /* The deadline passed: claim our own wait; if a waker claimed it
+     * first, its unpark is on the way, so keep waiting for it. */
+    if (now >= deadline_ns && weft__wait_claim(co)) {
+      weft__unpark(co, -ETIMEDOUT);
+      continue;
+    }
+    uint64_t left = now >= deadline_ns ? 1000000 : deadline_ns - now;
+    weft__futex_wait_ms(&co->state, WEFT__PARKED, (unsigned)((left + 999999) / 1000000));
+  }
   weft__st_rlx(&co->state, WEFT__RUNNING);
   return co->wake_result;
 }
@@ -112,7 +126,7 @@ int weft__park(weft__park_reason why, void (*unlock)(void *), void *arg) {
   weft__worker *w = weft__current_worker();
   weft_co *co = w ? w->current : NULL;
   if (!co)
-    return foreign_park(why, unlock, arg);
+    return foreign_park(why, unlock, arg, 0);
   co->park_reason = why;
   uint32_t s = WEFT__RUNNING; /* step 1 */
   if (!weft__cas_ar(&co->state, &s, WEFT__PARKING))
@@ -143,7 +157,9 @@ static void double_unpark(weft_co *co, uint32_t s) {
   abort();
 }
 
-void weft__unpark(weft_co *co, int result) {
+/* U0-U2 without the queueing: true if co went PARKED -> RUNNABLE and the
+ * caller must queue it (or, for a foreign thread, wake its futex). */
+static bool unpark_state(weft_co *co, int result) {
   co->wake_result = result; /* U0 */
   uint32_t s = weft__ld_acq(&co->state);
   for (;;) {
@@ -151,20 +167,50 @@ void weft__unpark(weft_co *co, int result) {
     case WEFT__RUNNING:
     case WEFT__PARKING: /* U1 */
       if (weft__cas_ar(&co->state, &s, WEFT__NOTIFIED))
-        return;
+        return false;
       break;
     case WEFT__PARKED: /* U2 */
-      if (weft__cas_ar(&co->state, &s, WEFT__RUNNABLE)) {
-        if (co->flags & WEFT__CO_FOREIGN)
-          weft__futex_wake(&co->state, 1);
-        else
-          weft__make_runnable(weft__current_worker(), co->rt, co, true);
-        return;
-      }
+      if (weft__cas_ar(&co->state, &s, WEFT__RUNNABLE))
+        return true;
       break;
     default:
       double_unpark(co, s);
     }
+  }
+}
+
+void weft__unpark(weft_co *co, int result) {
+  if (!unpark_state(co, result))
+    return;
+  if (co->flags & WEFT__CO_FOREIGN)
+    weft__futex_wake(&co->state, 1);
+  else
+    weft__make_runnable(weft__current_worker(), co->rt, co, true);
+}
+
+void weft__unpark_batch(struct weft_runtime *rt, weft_co **cos,
+                        const int *results, size_t n) {
+  weft_co *first = NULL, *last = NULL;
+  uint32_t queued = 0;
+  for (size_t i = 0; i < n; i++) {
+    weft_co *co = cos[i];
+    if (!unpark_state(co, results[i]))
+      continue;
+    if (co->flags & WEFT__CO_FOREIGN) {
+      weft__futex_wake(&co->state, 1);
+      continue;
+    }
+    co->next = NULL;
+    if (last)
+      last->next = co;
+    else
+      first = co;
+    last = co;
+    queued++;
+  }
+  if (queued) {
+    weft__inject_push(rt, first, last, queued);
+    weft__wake_one(rt); /* a woken searcher wakes the next (worker.c) */
   }
 }
 
@@ -221,6 +267,60 @@ int weft__wait_park(weft_co *co, weft__park_reason why, void (*unlock)(void *),
   int rc = weft__park(why, unlock, arg);
   if (rc == -ECANCELED)
     weft__st_rlx(&co->cancel_pending, 0);
+  return rc;
+}
+
+/* ---- deadlines: the driver hook ---------------------------------------- */
+
+static const weft__driver_ops *driver;
+
+void weft__set_driver(const weft__driver_ops *ops) {
+  __atomic_store_n(&driver, ops, __ATOMIC_RELEASE);
+}
+
+const weft__driver_ops *weft__get_driver(void) {
+  return __atomic_load_n(&driver, __ATOMIC_ACQUIRE);
+}
+
+uint64_t weft__now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* W2 with a deadline. A coroutine arms a driver timer that claims the
+ * wait at the deadline (a third claimer beside wakers and cancellers); a
+ * foreign thread times its futex wait instead. Without a driver (io not
+ * linked) a coroutine cannot have deadlines: -ENOTSUP, after retracting
+ * the wait. */
+int weft__wait_park_until(weft_co *co, weft__park_reason why,
+                          void (*unlock)(void *), void *arg,
+                          uint64_t deadline_ns) {
+  if (!deadline_ns)
+    return weft__wait_park(co, why, unlock, arg);
+  if (co->flags & WEFT__CO_FOREIGN) {
+    int rc = foreign_park(why, unlock, arg, deadline_ns);
+    if (rc == -ECANCELED)
+      weft__st_rlx(&co->cancel_pending, 0);
+    return rc;
+  }
+  const weft__driver_ops *d = weft__get_driver();
+  weft__timer t = {.deadline_ns = deadline_ns, .co = co,
+                   .gen = weft__wait_gen(co), .result = -ETIMEDOUT};
+  int err = !d ? -ENOTSUP : deadline_ns <= weft__now_ns() ? -ETIMEDOUT
+                                                          : d->timer_arm(co->rt, &t);
+  if (err) {
+    /* No timer: end the wait here. If a waker or canceller claimed it
+     * already, its unpark is coming: park to take that instead. */
+    if (weft__wait_claim(co)) {
+      if (unlock)
+        unlock(arg);
+      return err;
+    }
+    return weft__wait_park(co, why, unlock, arg);
+  }
+  int rc = weft__wait_park(co, why, unlock, arg);
+  d->timer_disarm(co->rt, &t);
   return rc;
 }
 

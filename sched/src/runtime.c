@@ -22,7 +22,8 @@
  * weft_run = start + spawn fn as the first coroutine + join it from the
  * calling thread (which blocks on a futex) + stop. Its runtime is private,
  * so when every worker has slept a while with nothing queued and no
- * offload call running, nothing can wake its coroutines again: the
+ * offload call running and no timer or fd armed with io's poller, nothing
+ * can wake its coroutines again: the
  * deadlock report (weft__deadlock) lists them and weft_run returns
  * WEFT_EDEADLOCK instead of hanging. A program whose own threads wake
  * coroutines of weft_run's runtime sets WEFT_DEADLOCK_CHECK=0.
@@ -201,6 +202,9 @@ int weft_runtime_stop(weft_runtime *rt) {
     return -EDEADLK;
   stop_threads(rt, rt->nworkers); /* steps 1-2 */
   weft__offload_stop(rt); /* pool threads may still unpark: stacks stay */
+  const weft__driver_ops *d = weft__get_driver();
+  if (d && rt->driver_ctx) /* the poller, likewise */
+    d->runtime_stop(rt);
   weft__spin_lock(&rt->reg_lock); /* step 3 */
   for (weft_co *co = rt->reg_head; co; co = co->reg_next) {
     if (!(co->flags & WEFT__CO_LIVE))

@@ -403,7 +403,8 @@ static void go_idle(weft__worker *w) {
       /* Quiet for a while: if every worker sleeps, nothing is runnable
        * and no pool thread will wake anyone, nothing ever will. */
       if (rt->deadlock_check && weft__ld_sc(&rt->nidle) == rt->nworkers &&
-          !work_anywhere(rt) && !weft__ld_acq(&rt->offload_busy))
+          !work_anywhere(rt) && !weft__ld_acq(&rt->offload_busy) &&
+          !weft__ld_acq(&rt->driver_pending))
         weft__deadlock(rt);
       while (weft__ld_acq(&w->wake_seq) == seq)
         weft__futex_wait(&w->wake_seq, seq);

@@ -9,8 +9,8 @@
 // the denominator of ns_per_op where there is one (total switches, yields,
 // spawns, round trips or lock operations), the number of messages or round
 // trips behind req_per_s, the number of leaves for skynet (a power of 10), the
-// argument of fib, and the number of goroutines for parked. Each run prints
-// one JSON line:
+// argument of fib, and the number of goroutines for parked and sleep_gather.
+// Each run prints one JSON line:
 //
 //	{"bench":"skynet","impl":"go","workers":2,"n":1000000,"ms":83.1,"sum":499999500000}
 //
@@ -85,13 +85,28 @@
 //	               exits 1. The pool is started before the clock and stopped
 //	               after it. "req_per_s" = round trips per second (higher is
 //	               better). Default n = 200,000.
+//	sleep_gather   n goroutines, all created first and then released
+//	               together by closing a channel; once all exist, runtime.GC()
+//	               runs (so that a collection set off by creating them does
+//	               not fall in the timed window), then t0 is taken right
+//	               before the release. Each calls time.Sleep(time.Second) once
+//	               released and, on waking, stores its lateness = (time.Now()
+//	               on waking) - (t0 + 1 s) in microseconds in its own slot of
+//	               a slice (so the delay between t0 and its call to Sleep
+//	               counts as lateness too); a sync.WaitGroup waits for all.
+//	               "ms" = wall time from t0 until wg.Wait() returns (ideally
+//	               just over 1000), "late_p50_us", "late_p99_us",
+//	               "late_max_us" from the n sorted latenesses (the p-th
+//	               percentile is the nearest-rank one: element ceil(p*n/100)
+//	               of the sorted values, counting from 1). No warm-up run:
+//	               each run takes a second. Default n = 100,000.
 //
 // None of the req_per_s benchmarks print ns_per_op, ms, bytes_per_coroutine
 // or speedup: compare takes the first of those names in that order, not the
 // first field of the line.
 //
-// Timed benchmarks do one smaller warm-up run first; times use time.Now()
-// (monotonic).
+// Timed benchmarks other than sleep_gather do one smaller warm-up run first;
+// times use time.Now() (monotonic).
 package main
 
 import (
@@ -102,6 +117,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -134,6 +150,7 @@ var benches = []bench{
 	{"mutex_contended", 4_000_000, benchMutexContended},
 	{"chan_throughput", 10_000_000, benchChanThroughput},
 	{"offload", 200_000, benchOffload},
+	{"sleep_gather", 100_000, benchSleepGather},
 }
 
 func usage() {
@@ -650,4 +667,47 @@ func benchOffload(w, n int) (int, []field) {
 	}
 	run(n / 10)
 	return w, []field{{"req_per_s", perSecond(run(n), n)}}
+}
+
+// --- sleep_gather ----------------------------------------------------------
+
+// percentile is the nearest-rank p-th percentile of sorted (ascending):
+// element ceil(p*n/100), counting from 1.
+func percentile(sorted []float64, p int) float64 {
+	i := (p*len(sorted)+99)/100 - 1
+	if i < 0 {
+		i = 0
+	}
+	return sorted[i]
+}
+
+func benchSleepGather(w, n int) (int, []field) {
+	// No warm-up: every run sleeps a full second.
+	late := make([]float64, n) // microseconds, one slot per goroutine
+	start := make(chan struct{})
+	var t0 time.Time // written before close(start), so read safely after it
+	var wg sync.WaitGroup
+	wg.Add(n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			defer wg.Done()
+			<-start
+			time.Sleep(time.Second)
+			woke := time.Now()
+			late[i] = float64(woke.Sub(t0.Add(time.Second)).Nanoseconds()) / 1e3
+		}(i)
+	}
+	// Collect the garbage of creating them now rather than in the window.
+	runtime.GC()
+	t0 = time.Now()
+	close(start)
+	wg.Wait()
+	d := time.Since(t0)
+	sort.Float64s(late)
+	return w, []field{
+		{"ms", ms(d)},
+		{"late_p50_us", round2(percentile(late, 50))},
+		{"late_p99_us", round2(percentile(late, 99))},
+		{"late_max_us", round2(late[n-1])},
+	}
 }

@@ -1,0 +1,251 @@
+/*
+ * poller.c - the poller thread: one per runtime, started on first use,
+ * named weft-poller. It owns an epoll instance, an eventfd to be woken,
+ * and the runtime's timers (a min-heap by deadline, timer_heap.c). It
+ * never runs user code: it turns expired timers (and, as sockets land,
+ * ready fds) into unparks, in batches, and leaves waking idle workers to
+ * sched's wake rule (weft__unpark_batch: one inject, one wake; a woken
+ * searcher wakes the next).
+ *
+ * It is sched's driver (sched/src/internal.h, weft__driver_ops): io
+ * installs it when linked, and sched's deadlines arm timers through it.
+ *
+ * Timer life, with state in weft__timer.state (the timer is on the
+ * waiting coroutine's stack):
+ *   T1. arm: under the lock, push on the heap (ARMED); if it is now the
+ *       earliest and the poller sleeps past it, lower the poller's wake-up
+ *       and write the eventfd once (no re-arming of anything per timer);
+ *   T2. the poller, under the lock, pops every expired timer (FIRING);
+ *       then, unlocked, copies co / gen / result out of each, claims the
+ *       wait of that generation (park.c W3), sets DONE (release) and never
+ *       touches the timer again; finally it unparks what it claimed;
+ *   T3. disarm (the wait ended): under the lock, an ARMED timer leaves the
+ *       heap; a FIRING one is waited for until DONE (a few instructions),
+ *       so that when disarm returns the stack frame may go.
+ * rt->driver_pending counts armed timers, so weft_run's deadlock check
+ * does not report coroutines that a timer will wake.
+ *
+ * The poller sleeps in epoll_pwait2 with a nanosecond timeout (epoll_wait
+ * rounds to milliseconds, which alone would cost up to 1 ms of lateness).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "timer_heap.h"
+#include "weft/io.h"
+
+enum { T_IDLE = 0, T_ARMED, T_FIRING, T_DONE };
+#define BATCH 256
+#define NEVER UINT64_MAX
+
+typedef struct poller {
+  struct weft_runtime *rt;
+  int epfd, evfd;
+  pthread_t thread;
+  weft__spinlock lock; /* heap, sleep_until, stopping */
+  weft__theap heap;
+  uint64_t sleep_until; /* when the poller will look at timers next */
+  bool stopping;
+} poller;
+
+static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void poke(poller *p) {
+  uint64_t one = 1;
+  ssize_t r = write(p->evfd, &one, sizeof one);
+  (void)r; /* a full counter (EAGAIN) wakes the poller just the same */
+}
+
+/* ---- the thread ------------------------------------------------------------- */
+
+static void fire(poller *p, weft__timer **fired, size_t n) { /* T2 */
+  weft_co *cos[BATCH];
+  int res[BATCH];
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++) {
+    weft__timer *t = fired[i];
+    weft_co *co = t->co;
+    uint32_t gen = t->gen;
+    int result = t->result;
+    bool claimed = weft__wait_claim_gen(co, gen);
+    weft__st_rel(&t->state, T_DONE); /* t may vanish from here on */
+    if (claimed) {
+      cos[k] = co;
+      res[k++] = result;
+    }
+  }
+  weft__add_ar(&p->rt->driver_pending, (uint32_t)-(int32_t)n);
+  if (k)
+    weft__unpark_batch(p->rt, cos, res, k);
+}
+
+static void *poller_main(void *arg) {
+  poller *p = arg;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  pthread_setname_np(pthread_self(), "weft-poller");
+  struct epoll_event evs[64];
+  weft__timer *fired[BATCH];
+  for (;;) {
+    weft__spin_lock(&p->lock);
+    if (p->stopping) {
+      weft__spin_unlock(&p->lock);
+      break;
+    }
+    uint64_t now = weft__now_ns();
+    size_t n = 0;
+    weft__timer *t;
+    while (n < BATCH && (t = weft__theap_min(&p->heap)) && t->deadline_ns <= now) {
+      weft__theap_pop(&p->heap);
+      weft__st_rlx(&t->state, T_FIRING);
+      fired[n++] = t;
+    }
+    t = weft__theap_min(&p->heap);
+    uint64_t next = t ? t->deadline_ns : NEVER;
+    p->sleep_until = n == BATCH ? 0 : next;
+    weft__spin_unlock(&p->lock);
+    if (n)
+      fire(p, fired, n);
+    if (n == BATCH)
+      continue; /* more may be due: no sleep */
+    struct timespec ts, *tsp = NULL;
+    if (next != NEVER) {
+      uint64_t now2 = weft__now_ns();
+      uint64_t left = next > now2 ? next - now2 : 0;
+      ts.tv_sec = (time_t)(left / 1000000000u);
+      ts.tv_nsec = (long)(left % 1000000000u);
+      tsp = &ts;
+    }
+    int got = epoll_pwait2(p->epfd, evs, 64, tsp, NULL);
+    for (int i = 0; i < got; i++) {
+      if (evs[i].data.ptr == NULL) { /* the eventfd */
+        uint64_t v;
+        ssize_t r = read(p->evfd, &v, sizeof v);
+        (void)r;
+      }
+    }
+  }
+  return NULL;
+}
+
+/* ---- start (on first use) and stop --------------------------------------------- */
+
+static poller *poller_get(struct weft_runtime *rt, int *err) {
+  poller *p = weft__ld_acq((poller **)&rt->driver_ctx);
+  if (p)
+    return p;
+  pthread_mutex_lock(&start_lock);
+  p = weft__ld_acq((poller **)&rt->driver_ctx);
+  if (p) {
+    pthread_mutex_unlock(&start_lock);
+    return p;
+  }
+  p = weft__calloc(1, sizeof *p);
+  if (!p) {
+    *err = -ENOMEM;
+    goto fail;
+  }
+  p->rt = rt;
+  p->sleep_until = NEVER;
+  p->epfd = epoll_create1(EPOLL_CLOEXEC);
+  p->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+  if (p->epfd < 0 || p->evfd < 0 || epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->evfd, &ev)) {
+    *err = -errno;
+    goto fail_fds;
+  }
+  int rc = pthread_create(&p->thread, NULL, poller_main, p);
+  if (rc) {
+    fprintf(stderr, "weft: cannot start the poller thread: %s\n", strerror(rc));
+    *err = -rc;
+    goto fail_fds;
+  }
+  weft__st_rel((poller **)&rt->driver_ctx, p);
+  pthread_mutex_unlock(&start_lock);
+  return p;
+fail_fds:
+  if (p->epfd >= 0)
+    close(p->epfd);
+  if (p->evfd >= 0)
+    close(p->evfd);
+  weft__free(p, sizeof *p);
+fail:
+  pthread_mutex_unlock(&start_lock);
+  return NULL;
+}
+
+static void poller_stop(struct weft_runtime *rt) {
+  poller *p = rt->driver_ctx;
+  if (!p)
+    return;
+  weft__spin_lock(&p->lock);
+  p->stopping = true;
+  weft__spin_unlock(&p->lock);
+  poke(p);
+  pthread_join(p->thread, NULL);
+  /* Timers still armed belong to coroutines the runtime will never
+   * resume: drop them with their stacks. */
+  weft__theap_free(&p->heap);
+  close(p->epfd);
+  close(p->evfd);
+  weft__free(p, sizeof *p);
+  rt->driver_ctx = NULL;
+}
+
+/* ---- timers: sched's driver --------------------------------------------------- */
+
+static int timer_arm(struct weft_runtime *rt, weft__timer *t) { /* T1 */
+  int err = 0;
+  poller *p = poller_get(rt, &err);
+  if (!p)
+    return err;
+  weft__spin_lock(&p->lock);
+  weft__st_rlx(&t->state, T_ARMED);
+  if (weft__theap_push(&p->heap, t)) {
+    weft__spin_unlock(&p->lock);
+    return -ENOMEM;
+  }
+  weft__add_ar(&rt->driver_pending, 1);
+  bool wake = t->deadline_ns < p->sleep_until;
+  if (wake)
+    p->sleep_until = t->deadline_ns;
+  weft__spin_unlock(&p->lock);
+  if (wake)
+    poke(p);
+  return 0;
+}
+
+static void timer_disarm(struct weft_runtime *rt, weft__timer *t) { /* T3 */
+  poller *p = rt->driver_ctx;
+  weft__spin_lock(&p->lock);
+  if (weft__ld_rlx(&t->state) == T_ARMED) {
+    weft__theap_remove(&p->heap, t);
+    weft__st_rlx(&t->state, T_DONE);
+    weft__add_ar(&rt->driver_pending, (uint32_t)-1);
+  }
+  weft__spin_unlock(&p->lock);
+  while (weft__ld_acq(&t->state) != T_DONE)
+    weft__cpu_relax();
+}
+
+static const weft__driver_ops io_driver = {
+    .timer_arm = timer_arm,
+    .timer_disarm = timer_disarm,
+    .runtime_stop = poller_stop,
+};
+
+/* Installed when io is linked (shared library) and on first use of any io
+ * call (a static archive links this file only when something needs it). */
+__attribute__((constructor)) void weft__io_install(void) {
+  if (weft__get_driver() != &io_driver)
+    weft__set_driver(&io_driver);
+}
