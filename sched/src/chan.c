@@ -23,8 +23,8 @@
  * channel operation that claims it completes that case and records its
  * index; the other waiters are unlinked when the select resumes.
  *
- * Deadlines on send, receive and select arrive with io's timers (the
- * driver hook in DESIGN.md); cancellation works now.
+ * Deadlines (the *_until calls) arm a timer through sched's driver hook
+ * (io's poller): it claims the wait like a canceller, with -ETIMEDOUT.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -161,7 +161,8 @@ static int try_recv_locked(weft_chan *ch, void *out, int *rc,
 
 /* ---- send / receive ----------------------------------------------------------- */
 
-static int chan_wait(weft_chan *ch, weft__waitq *q, void *data) {
+static int chan_wait(weft_chan *ch, weft__waitq *q, void *data,
+                     uint64_t deadline_ns) {
   weft__waiter w = {.co = weft__self_or_foreign(), .data = data};
   weft__wq_push(q, &w);
   int rc = weft__wait_begin(w.co);
@@ -170,8 +171,9 @@ static int chan_wait(weft_chan *ch, weft__waitq *q, void *data) {
     weft__spin_unlock_word(&ch->lock);
     return rc;
   }
-  rc = weft__wait_park(w.co, WEFT__PARK_CHANNEL, chan_unlock_cb, ch);
-  if (rc) { /* cancelled: nobody served us; unlink (park.c W5) */
+  rc = weft__wait_park_until(w.co, WEFT__PARK_CHANNEL, chan_unlock_cb, ch,
+                             deadline_ns);
+  if (rc) { /* cancelled or timed out: nobody served us; unlink (park.c W5) */
     weft__spin_lock_word(&ch->lock);
     weft__wq_remove(q, &w);
     weft__spin_unlock_word(&ch->lock);
@@ -181,7 +183,8 @@ static int chan_wait(weft_chan *ch, weft__waitq *q, void *data) {
 }
 
 /* A send (buf is read) or a receive (buf is written), waiting or not. */
-static int chan_op(weft_chan *ch, void *buf, bool is_send, bool block) {
+static int chan_op(weft_chan *ch, void *buf, bool is_send, bool block,
+                   uint64_t deadline_ns) {
   if (!ch || !buf)
     return -EINVAL;
   int rc;
@@ -199,17 +202,23 @@ static int chan_op(weft_chan *ch, void *buf, bool is_send, bool block) {
     weft__spin_unlock_word(&ch->lock);
     return -EAGAIN;
   }
-  return chan_wait(ch, is_send ? &ch->sendq : &ch->recvq, buf);
+  return chan_wait(ch, is_send ? &ch->sendq : &ch->recvq, buf, deadline_ns);
 }
 
 int weft_chan_send(weft_chan *ch, const void *elem) {
-  return chan_op(ch, (void *)elem, true, true);
+  return chan_op(ch, (void *)elem, true, true, 0);
+}
+int weft_chan_send_until(weft_chan *ch, const void *elem, uint64_t deadline_ns) {
+  return chan_op(ch, (void *)elem, true, true, deadline_ns);
 }
 int weft_chan_try_send(weft_chan *ch, const void *elem) {
-  return chan_op(ch, (void *)elem, true, false);
+  return chan_op(ch, (void *)elem, true, false, 0);
 }
-int weft_chan_recv(weft_chan *ch, void *out) { return chan_op(ch, out, false, true); }
-int weft_chan_try_recv(weft_chan *ch, void *out) { return chan_op(ch, out, false, false); }
+int weft_chan_recv(weft_chan *ch, void *out) { return chan_op(ch, out, false, true, 0); }
+int weft_chan_recv_until(weft_chan *ch, void *out, uint64_t deadline_ns) {
+  return chan_op(ch, out, false, true, deadline_ns);
+}
+int weft_chan_try_recv(weft_chan *ch, void *out) { return chan_op(ch, out, false, false, 0); }
 
 int weft_chan_close(weft_chan *ch) {
   if (!ch)
@@ -268,6 +277,11 @@ static uint64_t select_rand(void) {
 #define SELECT_STACK_CASES 16
 
 int weft_select(weft_select_case *cases, size_t n, int flags) {
+  return weft_select_until(cases, n, flags, 0);
+}
+
+int weft_select_until(weft_select_case *cases, size_t n, int flags,
+                      uint64_t deadline_ns) {
   if (!cases || n == 0 || n > 4096 || (flags & ~WEFT_SELECT_NONBLOCK))
     return -EINVAL;
   for (size_t i = 0; i < n; i++)
@@ -339,7 +353,8 @@ int weft_select(weft_select_case *cases, size_t n, int flags) {
   }
   int rc = weft__wait_begin(self);
   if (rc == 0)
-    rc = weft__wait_park(self, WEFT__PARK_CHANNEL, unlock_all, &ls);
+    rc = weft__wait_park_until(self, WEFT__PARK_CHANNEL, unlock_all, &ls,
+                               deadline_ns);
   else
     unlock_all(&ls);
   /* Unlink what is still linked: every case but the one that fired. */

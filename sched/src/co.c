@@ -121,7 +121,9 @@ void weft__co_finish(weft__worker *w, weft_co *co) { /* E2 */
     weft__unpark(j, 0);
 }
 
-int weft_join(weft_co *co, void **result) {
+int weft_join(weft_co *co, void **result) { return weft_join_until(co, result, 0); }
+
+int weft_join_until(weft_co *co, void **result, uint64_t deadline_ns) {
   if (!co)
     return -EINVAL;
   weft_co *self = weft__self_or_foreign();
@@ -137,13 +139,13 @@ int weft_join(weft_co *co, void **result) {
   weft__st_rlx(&co->joiner_gen, weft__wait_gen(self)); /* released by the CAS */
   weft_co *expected = NULL;
   if (weft__cas_ar(&co->joiner, &expected, self)) {
-    rc = weft__wait_park(self, WEFT__PARK_JOIN, NULL, NULL);
+    rc = weft__wait_park_until(self, WEFT__PARK_JOIN, NULL, NULL, deadline_ns);
     if (rc == WEFT__WAKE_STOPPED) /* the runtime stopped; co went with it */
       return -ECANCELED;
     if (rc == WEFT__WAKE_DEADLOCK) /* weft_run's caller: co never finishes */
       return WEFT_EDEADLOCK;
     if (rc) {
-      /* Cancelled: take our registration back, so the handle can be
+      /* Cancelled or timed out: take our registration back, so the handle can be
        * joined again. If co finished meanwhile, joiner is DONE and a later
        * join reads the result at once. */
       expected = self;

@@ -43,10 +43,11 @@ static uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Link w on q and park until claimed; lock is held on entry and released
- * by the park. On -ECANCELED the waiter has unlinked itself again. */
+/* Link w on q and park until claimed (or the deadline, 0 for none); lock
+ * is held on entry and released by the park. On -ECANCELED / -ETIMEDOUT
+ * the waiter has unlinked itself again. */
 static int wait_on(uint32_t *lock, weft__waitq *q, weft__waiter *w,
-                   bool front) {
+                   bool front, uint64_t deadline_ns) {
   if (front)
     weft__wq_push_front(q, w);
   else
@@ -57,8 +58,9 @@ static int wait_on(uint32_t *lock, weft__waitq *q, weft__waiter *w,
     weft__spin_unlock_word(lock);
     return rc;
   }
-  rc = weft__wait_park(w->co, WEFT__PARK_SYNC, spin_unlock_cb, lock);
-  if (rc) { /* W5: claimed by a canceller, not a waker */
+  rc = weft__wait_park_until(w->co, WEFT__PARK_SYNC, spin_unlock_cb, lock,
+                             deadline_ns);
+  if (rc) { /* W5: claimed by a canceller or the deadline, not a waker */
     weft__spin_lock_word(lock);
     weft__wq_remove(q, w);
     weft__spin_unlock_word(lock);
@@ -104,7 +106,9 @@ int weft_waitgroup_add(weft_waitgroup *wg, int64_t delta) {
 
 int weft_waitgroup_done(weft_waitgroup *wg) { return weft_waitgroup_add(wg, -1); }
 
-int weft_waitgroup_wait(weft_waitgroup *wg) {
+int weft_waitgroup_wait(weft_waitgroup *wg) { return weft_waitgroup_wait_until(wg, 0); }
+
+int weft_waitgroup_wait_until(weft_waitgroup *wg, uint64_t deadline_ns) {
   if (!wg)
     return -EINVAL;
   weft__spin_lock_word((&wg->lock_));
@@ -113,7 +117,7 @@ int weft_waitgroup_wait(weft_waitgroup *wg) {
     return 0;
   }
   weft__waiter w = {.co = weft__self_or_foreign()};
-  return wait_on((&wg->lock_), QUEUE(&wg->waiters_), &w, false);
+  return wait_on((&wg->lock_), QUEUE(&wg->waiters_), &w, false, deadline_ns);
 }
 
 /* ---- mutex ---------------------------------------------------------------- */
@@ -126,7 +130,7 @@ static void mstate_update(weft_mutex *m, uint32_t set, uint32_t clear) {
     ;
 }
 
-static int mutex_lock_slow(weft_mutex *m) {
+static int mutex_lock_slow(weft_mutex *m, uint64_t deadline_ns) {
   weft__waiter w = {.co = weft__self_or_foreign()};
   uint64_t start = 0;
   bool retried = false;
@@ -150,7 +154,7 @@ static int mutex_lock_slow(weft_mutex *m) {
     else if (t - start > HANDOFF_AFTER_NS)
       mstate_update(m, M_HANDOFF, 0);
     /* A waiter woken to retry that lost the race goes back to the front. */
-    int rc = wait_on((&m->lock_), QUEUE(&m->waiters_), &w, retried);
+    int rc = wait_on((&m->lock_), QUEUE(&m->waiters_), &w, retried, deadline_ns);
     if (rc) {
       weft__spin_lock_word((&m->lock_));
       if (!QUEUE(&m->waiters_)->head)
@@ -164,13 +168,15 @@ static int mutex_lock_slow(weft_mutex *m) {
   }
 }
 
-int weft_mutex_lock(weft_mutex *m) {
+int weft_mutex_lock(weft_mutex *m) { return weft_mutex_lock_until(m, 0); }
+
+int weft_mutex_lock_until(weft_mutex *m, uint64_t deadline_ns) {
   if (!m)
     return -EINVAL;
   uint32_t e = 0;
   if (weft__cas_ar(&m->state_, &e, M_LOCKED))
     return 0;
-  return mutex_lock_slow(m);
+  return mutex_lock_slow(m, deadline_ns);
 }
 
 int weft_mutex_trylock(weft_mutex *m) {
@@ -207,7 +213,9 @@ void weft_mutex_unlock(weft_mutex *m) {
 
 /* ---- condition variable --------------------------------------------------- */
 
-int weft_cond_wait(weft_cond *c, weft_mutex *m) {
+int weft_cond_wait(weft_cond *c, weft_mutex *m) { return weft_cond_wait_until(c, m, 0); }
+
+int weft_cond_wait_until(weft_cond *c, weft_mutex *m, uint64_t deadline_ns) {
   if (!c || !m)
     return -EINVAL;
   weft__waiter w = {.co = weft__self_or_foreign()};
@@ -223,7 +231,7 @@ int weft_cond_wait(weft_cond *c, weft_mutex *m) {
   /* Linked before the mutex is released: a signal from here on finds us,
    * and a wake before the park below leaves a permit (park.c, U1). */
   weft_mutex_unlock(m);
-  rc = weft__wait_park(w.co, WEFT__PARK_SYNC, NULL, NULL);
+  rc = weft__wait_park_until(w.co, WEFT__PARK_SYNC, NULL, NULL, deadline_ns);
   if (rc) {
     weft__spin_lock_word((&c->lock_));
     weft__wq_remove(QUEUE(&c->waiters_), &w);
@@ -252,7 +260,9 @@ void weft_cond_broadcast(weft_cond *c) {
 
 /* ---- semaphore ------------------------------------------------------------ */
 
-int weft_sem_acquire(weft_sem *s) {
+int weft_sem_acquire(weft_sem *s) { return weft_sem_acquire_until(s, 0); }
+
+int weft_sem_acquire_until(weft_sem *s, uint64_t deadline_ns) {
   if (!s)
     return -EINVAL;
   weft__spin_lock_word((&s->lock_));
@@ -263,7 +273,7 @@ int weft_sem_acquire(weft_sem *s) {
   }
   weft__waiter w = {.co = weft__self_or_foreign()};
   /* A claim by weft_sem_release hands us its permit. */
-  return wait_on((&s->lock_), QUEUE(&s->waiters_), &w, false);
+  return wait_on((&s->lock_), QUEUE(&s->waiters_), &w, false, deadline_ns);
 }
 
 int weft_sem_tryacquire(weft_sem *s) {

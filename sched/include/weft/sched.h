@@ -81,6 +81,14 @@ WEFT_API int weft_spawn(weft_co **co, void *(*fn)(void *), void *arg);
  * handle is then gone with it). */
 WEFT_API int weft_join(weft_co *co, void **result);
 
+/* Deadlines. Every blocking call has an _until twin that also returns
+ * -ETIMEDOUT once the CLOCK_MONOTONIC instant deadline_ns (weft_now_ns()
+ * in weft/io.h, plus a timeout) has passed, with nothing done, as a
+ * cancel would; 0 means no deadline. A coroutine needs weft::io linked for
+ * deadlines (its poller keeps the time); without it they return -ENOTSUP.
+ * A foreign thread's deadline needs nothing. */
+WEFT_API int weft_join_until(weft_co *co, void **result, uint64_t deadline_ns);
+
 /* Let other runnable coroutines run; the caller goes to the back of its
  * worker's queue. Returns at once if nothing else is runnable. A no-op
  * outside a coroutine. */
@@ -145,6 +153,7 @@ typedef struct weft_waitgroup {
 WEFT_API int weft_waitgroup_add(weft_waitgroup *wg, int64_t delta);
 WEFT_API int weft_waitgroup_done(weft_waitgroup *wg);
 WEFT_API int weft_waitgroup_wait(weft_waitgroup *wg);
+WEFT_API int weft_waitgroup_wait_until(weft_waitgroup *wg, uint64_t deadline_ns);
 
 /* Mutex. Fairness: bounded barging. An unlock wakes the first waiter but
  * lets a running coroutine take the lock meanwhile (no switch per lock
@@ -159,6 +168,7 @@ typedef struct weft_mutex {
 } weft_mutex;
 #define WEFT_MUTEX_INIT {0, 0, {0, 0}}
 WEFT_API int weft_mutex_lock(weft_mutex *m);
+WEFT_API int weft_mutex_lock_until(weft_mutex *m, uint64_t deadline_ns);
 WEFT_API int weft_mutex_trylock(weft_mutex *m); /* 0 or -EBUSY */
 WEFT_API void weft_mutex_unlock(weft_mutex *m);
 
@@ -172,6 +182,7 @@ typedef struct weft_cond {
 } weft_cond;
 #define WEFT_COND_INIT {0, {0, 0}}
 WEFT_API int weft_cond_wait(weft_cond *c, weft_mutex *m);
+WEFT_API int weft_cond_wait_until(weft_cond *c, weft_mutex *m, uint64_t deadline_ns);
 WEFT_API void weft_cond_signal(weft_cond *c);
 WEFT_API void weft_cond_broadcast(weft_cond *c);
 
@@ -184,6 +195,7 @@ typedef struct weft_sem {
 } weft_sem;
 #define WEFT_SEM_INIT(n) {0, (n), {0, 0}}
 WEFT_API int weft_sem_acquire(weft_sem *s);
+WEFT_API int weft_sem_acquire_until(weft_sem *s, uint64_t deadline_ns);
 WEFT_API int weft_sem_tryacquire(weft_sem *s); /* 0 or -EAGAIN */
 WEFT_API void weft_sem_release(weft_sem *s);
 
@@ -217,6 +229,8 @@ WEFT_API int weft_chan_destroy(weft_chan *ch);
 /* 0, WEFT_ECLOSED, -ECANCELED (nothing sent / received). */
 WEFT_API int weft_chan_send(weft_chan *ch, const void *elem);
 WEFT_API int weft_chan_recv(weft_chan *ch, void *elem);
+WEFT_API int weft_chan_send_until(weft_chan *ch, const void *elem, uint64_t deadline_ns);
+WEFT_API int weft_chan_recv_until(weft_chan *ch, void *elem, uint64_t deadline_ns);
 /* The same without waiting: -EAGAIN where they would wait. */
 WEFT_API int weft_chan_try_send(weft_chan *ch, const void *elem);
 WEFT_API int weft_chan_try_recv(weft_chan *ch, void *elem);
@@ -238,6 +252,8 @@ typedef struct weft_select_case {
   int result; /* out: 0 or WEFT_ECLOSED for the case that fired */
 } weft_select_case;
 WEFT_API int weft_select(weft_select_case *cases, size_t n, int flags);
+WEFT_API int weft_select_until(weft_select_case *cases, size_t n, int flags,
+                               uint64_t deadline_ns);
 
 /* ---- Embedding: for programs that own their threads ----------------------
  *
