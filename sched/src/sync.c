@@ -78,11 +78,30 @@ static weft__waiter *claim_all(weft__waitq *q) {
   return list;
 }
 
+/* Wake a claimed list: one batch into the inject queue (and one wake-up)
+ * rather than one LIFO displacement per waiter, so that a broadcast to
+ * thousands spreads over the workers at once. */
 static void unpark_list(weft__waiter *list, int result) {
+  enum { CHUNK = 256 };
+  weft_co *cos[CHUNK];
+  int res[CHUNK];
   while (list) {
-    weft__waiter *next = list->next; /* read before the waiter may return */
-    weft__unpark(list->co, result);
-    list = next;
+    size_t n = 0;
+    struct weft_runtime *rt = list->co->rt;
+    while (list && n < CHUNK && list->co->rt == rt &&
+           !(list->co->flags & WEFT__CO_FOREIGN)) {
+      weft__waiter *next = list->next; /* read before the waiter may return */
+      cos[n] = list->co;
+      res[n++] = result;
+      list = next;
+    }
+    if (n == 0) { /* a foreign thread: on its own */
+      weft__waiter *next = list->next;
+      weft__unpark(list->co, result);
+      list = next;
+      continue;
+    }
+    weft__unpark_batch(rt, cos, res, n);
   }
 }
 

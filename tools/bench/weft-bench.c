@@ -43,6 +43,11 @@
  *   offload        8 coroutines doing n/8 weft_offload round trips each
  *                  through a pool of 4 threads; "req_per_s" = round trips
  *                  per second. n = 200,000.
+ *   sleep_gather   n coroutines, released together at t0, each sleeping
+ *                  1 s; "ms" = t0 to the last wake-up, and the lateness
+ *                  of each wake-up against t0 + 1 s: "late_p50_us",
+ *                  "late_p99_us", "late_max_us", and "release_ms", when
+ *                  the last one started sleeping. n = 100,000; no warm-up.
  *   parked         n coroutines parked at once; resident memory from
  *                  /proc/self/statm before and after: "bytes_per_coroutine"
  *                  = delta RSS / n, plus "pte_bytes_per_coroutine" (page
@@ -63,6 +68,7 @@
 
 #include "ctx.h"      /* ctxswitch drives the raw switch */
 #include "internal.h" /* parked uses the park protocol directly */
+#include "weft/io.h"
 #include "weft/sched.h"
 
 static unsigned opt_workers;
@@ -635,6 +641,65 @@ static void bench_offload(unsigned w, long n) {
          w, n, per_s);
 }
 
+/* ---- sleep_gather ----------------------------------------------------------- */
+
+static weft_waitgroup sg_gate, sg_done;
+static uint64_t sg_t0;
+static uint64_t sg_release_ns; /* the last sleeper's start, after t0 */
+static double *sg_late_us;
+
+static void *sg_sleeper(void *arg) {
+  uintptr_t i = (uintptr_t)arg;
+  weft_waitgroup_wait(&sg_gate);
+  uint64_t started = weft_now_ns() - sg_t0;
+  uint64_t seen = __atomic_load_n(&sg_release_ns, __ATOMIC_RELAXED);
+  while (started > seen &&
+         !__atomic_compare_exchange_n(&sg_release_ns, &seen, started, 0,
+                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+    ;
+  weft_sleep_ms(1000);
+  uint64_t now = weft_now_ns();
+  uint64_t due = sg_t0 + 1000000000ull;
+  sg_late_us[i] = now > due ? (double)(now - due) / 1e3 : 0;
+  weft_waitgroup_done(&sg_done);
+  return NULL;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void *sg_main(void *arg) {
+  long n = *(long *)((void **)arg)[0];
+  double *ms = ((void **)arg)[1];
+  weft_waitgroup_add(&sg_gate, 1);
+  weft_waitgroup_add(&sg_done, n);
+  for (long i = 0; i < n; i++)
+    if (weft_spawn(NULL, sg_sleeper, (void *)(uintptr_t)i))
+      die("spawn", -ENOMEM);
+  sg_t0 = weft_now_ns();
+  weft_waitgroup_done(&sg_gate); /* release them together */
+  weft_waitgroup_wait(&sg_done);
+  *ms = (double)(weft_now_ns() - sg_t0) / 1e6;
+  return NULL;
+}
+
+static void bench_sleep_gather(unsigned w, long n) {
+  double ms;
+  sg_late_us = calloc((size_t)n, sizeof *sg_late_us);
+  void *args[2] = {&n, &ms};
+  run(w, sg_main, args); /* no warm-up: it takes a second */
+  qsort(sg_late_us, (size_t)n, sizeof *sg_late_us, cmp_double);
+  size_t p50 = (size_t)((n * 50 + 99) / 100), p99 = (size_t)((n * 99 + 99) / 100);
+  printf("{\"bench\":\"sleep_gather\",\"impl\":\"weft\",\"workers\":%u,\"n\":%ld,"
+         "\"ms\":%.2f,\"late_p50_us\":%.2f,\"late_p99_us\":%.2f,"
+         "\"late_max_us\":%.2f,\"release_ms\":%.2f}\n",
+         w, n, ms, sg_late_us[p50 ? p50 - 1 : 0], sg_late_us[p99 ? p99 - 1 : 0],
+         sg_late_us[n - 1], (double)sg_release_ns / 1e6);
+  free(sg_late_us);
+}
+
 /* ---- driver ---------------------------------------------------------------- */
 
 static const struct bench {
@@ -654,6 +719,7 @@ static const struct bench {
     {"mutex_contended", bench_mutex_contended, 4000000},
     {"chan_throughput", bench_chan_throughput, 10000000},
     {"offload", bench_offload, 200000},
+    {"sleep_gather", bench_sleep_gather, 100000},
 };
 
 static unsigned default_workers(void) {
