@@ -104,13 +104,12 @@ static void *poller_main(void *arg) {
     uint64_t now = weft__now_ns();
     size_t n = 0;
     weft__timer *t;
-    while (n < BATCH && (t = weft__theap_min(&p->heap)) && t->deadline_ns <= now) {
-      weft__theap_pop(&p->heap);
+    while (n < BATCH && weft__theap_min_deadline(&p->heap) <= now) {
+      t = weft__theap_pop(&p->heap);
       weft__st_rlx(&t->state, T_FIRING);
       fired[n++] = t;
     }
-    t = weft__theap_min(&p->heap);
-    uint64_t next = t ? t->deadline_ns : NEVER;
+    uint64_t next = weft__theap_min_deadline(&p->heap);
     p->sleep_until = n == BATCH ? 0 : next;
     weft__spin_unlock(&p->lock);
     if (n)
