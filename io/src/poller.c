@@ -39,14 +39,17 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "fd.h"
 #include "timer_heap.h"
 #include "weft/io.h"
 
 enum { T_IDLE = 0, T_ARMED, T_FIRING, T_DONE };
 #define BATCH 256
 #define NEVER UINT64_MAX
+#define EVENTFD_TAG UINT64_MAX /* epoll data of the eventfd; fds carry fd|seq */
 
 typedef struct poller {
+  weft__poller_io io; /* rt, epfd, fd table: what fd.c and socket.c use */
   struct weft_runtime *rt;
   int epfd, evfd;
   pthread_t thread;
@@ -126,10 +129,12 @@ static void *poller_main(void *arg) {
     }
     int got = epoll_pwait2(p->epfd, evs, 64, tsp, NULL);
     for (int i = 0; i < got; i++) {
-      if (evs[i].data.ptr == NULL) { /* the eventfd */
+      if (evs[i].data.u64 == EVENTFD_TAG) {
         uint64_t v;
         ssize_t r = read(p->evfd, &v, sizeof v);
         (void)r;
+      } else {
+        weft__fd_event(&p->io, evs[i].data.u64, evs[i].events);
       }
     }
   }
@@ -157,8 +162,10 @@ static poller *poller_get(struct weft_runtime *rt, int *err) {
   p->sleep_until = NEVER;
   p->epfd = epoll_create1(EPOLL_CLOEXEC);
   p->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
-  if (p->epfd < 0 || p->evfd < 0 || epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->evfd, &ev)) {
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EVENTFD_TAG};
+  p->io.tab = weft__fdtab_new();
+  if (p->epfd < 0 || p->evfd < 0 || !p->io.tab ||
+      epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->evfd, &ev)) {
     *err = -errno;
     goto fail_fds;
   }
@@ -168,10 +175,13 @@ static poller *poller_get(struct weft_runtime *rt, int *err) {
     *err = -rc;
     goto fail_fds;
   }
+  p->io.rt = rt;
+  p->io.epfd = p->epfd;
   weft__st_rel((poller **)&rt->driver_ctx, p);
   pthread_mutex_unlock(&start_lock);
   return p;
 fail_fds:
+  weft__fdtab_free(p->io.tab);
   if (p->epfd >= 0)
     close(p->epfd);
   if (p->evfd >= 0)
@@ -194,6 +204,7 @@ static void poller_stop(struct weft_runtime *rt) {
   /* Timers still armed belong to coroutines the runtime will never
    * resume: drop them with their stacks. */
   weft__theap_free(&p->heap);
+  weft__fdtab_free(p->io.tab);
   close(p->epfd);
   close(p->evfd);
   weft__free(p, sizeof *p);
@@ -234,6 +245,16 @@ static void timer_disarm(struct weft_runtime *rt, weft__timer *t) { /* T3 */
   weft__spin_unlock(&p->lock);
   while (weft__ld_acq(&t->state) != T_DONE)
     weft__cpu_relax();
+}
+
+weft__poller_io *weft__io_current(int *err) {
+  weft__worker *w = weft__current_worker();
+  if (!w || !w->current) {
+    *err = WEFT_ENOTCO;
+    return NULL;
+  }
+  poller *p = poller_get(w->rt, err);
+  return p ? &p->io : NULL;
 }
 
 static const weft__driver_ops io_driver = {

@@ -228,7 +228,7 @@ struct weft_runtime {
 };
 
 /* ---- worker.c ---- */
-WEFT__HIDDEN weft__worker *weft__current_worker(void);
+WEFT_API weft__worker *weft__current_worker(void);
 WEFT__HIDDEN void weft__set_current_worker(weft__worker *w);
 WEFT__HIDDEN void *weft__worker_main(void *arg);
 WEFT__HIDDEN void weft__wake_one(struct weft_runtime *rt);

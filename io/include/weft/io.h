@@ -10,6 +10,9 @@
 #define WEFT_IO_H
 
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 #include "weft/sched.h"
 
@@ -27,6 +30,51 @@ WEFT_API int weft_sleep_ms(uint64_t ms);
 WEFT_API int weft_sleep_ns(uint64_t ns);
 /* Park until the CLOCK_MONOTONIC instant deadline_ns. */
 WEFT_API int weft_sleep_until(uint64_t deadline_ns);
+
+/* ---- Sockets --------------------------------------------------------------
+ *
+ * The calls try the syscall first and park only when it would block; the
+ * poller wakes the coroutine when the fd is ready. Every fd weft creates
+ * or accepts is non-blocking and close-on-exec; writes never raise
+ * SIGPIPE (-EPIPE instead). Each call with a wait has an _until twin
+ * (-ETIMEDOUT at the CLOCK_MONOTONIC deadline_ns); all return -ECANCELED
+ * when cancelled. Close an fd that coroutines may wait on with
+ * weft_close: they are woken with -EBADF before the number can be reused.
+ * On a foreign thread the calls block in poll(2). Errors are -errno. */
+enum { WEFT_LISTEN_REUSEPORT = 1 };
+
+WEFT_API int weft_socket(int domain, int type, int protocol);
+/* socket + SO_REUSEADDR (+ SO_REUSEPORT) + bind + listen; the fd. */
+WEFT_API int weft_listen(const struct sockaddr *addr, socklen_t len, int backlog,
+                         int flags);
+WEFT_API int weft_accept(int fd, struct sockaddr *addr, socklen_t *len);
+WEFT_API int weft_accept_until(int fd, struct sockaddr *addr, socklen_t *len,
+                               uint64_t deadline_ns);
+WEFT_API int weft_connect(int fd, const struct sockaddr *addr, socklen_t len);
+WEFT_API int weft_connect_until(int fd, const struct sockaddr *addr, socklen_t len,
+                                uint64_t deadline_ns);
+/* What is there (at least 1 byte; 0 at end of stream). */
+WEFT_API ssize_t weft_read(int fd, void *buf, size_t n);
+WEFT_API ssize_t weft_read_until(int fd, void *buf, size_t n, uint64_t deadline_ns);
+/* Exactly n bytes, or fewer at end of stream. */
+WEFT_API ssize_t weft_read_full(int fd, void *buf, size_t n);
+WEFT_API ssize_t weft_read_full_until(int fd, void *buf, size_t n, uint64_t deadline_ns);
+/* All n bytes (or what was written before an error). */
+WEFT_API ssize_t weft_write(int fd, const void *buf, size_t n);
+WEFT_API ssize_t weft_write_until(int fd, const void *buf, size_t n, uint64_t deadline_ns);
+/* What the kernel takes (at least 1 byte). */
+WEFT_API ssize_t weft_write_some_until(int fd, const void *buf, size_t n,
+                                       uint64_t deadline_ns);
+WEFT_API ssize_t weft_readv(int fd, const struct iovec *iov, int iovcnt);
+WEFT_API ssize_t weft_writev(int fd, const struct iovec *iov, int iovcnt);
+WEFT_API ssize_t weft_recvfrom(int fd, void *buf, size_t n, struct sockaddr *from,
+                               socklen_t *fromlen);
+WEFT_API ssize_t weft_recvfrom_until(int fd, void *buf, size_t n, struct sockaddr *from,
+                                     socklen_t *fromlen, uint64_t deadline_ns);
+WEFT_API ssize_t weft_sendto(int fd, const void *buf, size_t n, const struct sockaddr *to,
+                             socklen_t tolen);
+WEFT_API int weft_shutdown(int fd, int how);
+WEFT_API int weft_close(int fd);
 
 #ifdef __cplusplus
 }

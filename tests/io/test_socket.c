@@ -1,0 +1,286 @@
+/*
+ * test_socket.c - sockets over loopback: echo with many concurrent
+ * clients, tiny buffers (partial reads and writes), close while another
+ * coroutine is parked on the fd, fd reuse after close, deadlines,
+ * cancellation, peer resets, UDP and Unix-domain sockets.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../check.h"
+#include "weft/io.h"
+
+#define MS 1000000ull
+
+static int listen_loopback(uint16_t *port) {
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  int fd = weft_listen((struct sockaddr *)&a, sizeof a, 1024, 0);
+  CHECK(fd >= 0);
+  socklen_t l = sizeof a;
+  CHECK_EQ(getsockname(fd, (struct sockaddr *)&a, &l), 0);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+static int connect_loopback(uint16_t port) {
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  int fd = weft_socket(AF_INET, SOCK_STREAM, 0);
+  CHECK(fd >= 0);
+  CHECK_EQ(weft_connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  return fd;
+}
+
+/* ---- echo with many clients ------------------------------------------------------ */
+
+static void *echo_conn(void *arg) {
+  int fd = (int)(intptr_t)arg;
+  char buf[4096];
+  ssize_t n;
+  while ((n = weft_read(fd, buf, sizeof buf)) > 0)
+    if (weft_write(fd, buf, (size_t)n) != n)
+      break;
+  weft_close(fd);
+  return NULL;
+}
+
+static void *echo_server(void *arg) {
+  int lfd = (int)(intptr_t)arg;
+  for (;;) {
+    int fd = weft_accept(lfd, NULL, NULL);
+    if (fd < 0)
+      return (void *)(intptr_t)fd; /* -EBADF when the test closes it */
+    CHECK_EQ(weft_spawn(NULL, echo_conn, (void *)(intptr_t)fd), 0);
+  }
+}
+
+static uint16_t echo_port;
+static uint64_t echoed;
+
+static void *echo_client(void *arg) {
+  uintptr_t id = (uintptr_t)arg;
+  int fd = connect_loopback(echo_port);
+  char out[64], in[64];
+  for (int i = 0; i < 50; i++) {
+    for (size_t k = 0; k < sizeof out; k++)
+      out[k] = (char)(id + (uintptr_t)i + k);
+    CHECK_EQ(weft_write(fd, out, sizeof out), sizeof out);
+    CHECK_EQ(weft_read_full(fd, in, sizeof in), sizeof in);
+    CHECK(memcmp(in, out, sizeof in) == 0);
+    __atomic_fetch_add(&echoed, 1, __ATOMIC_RELAXED);
+  }
+  CHECK_EQ(weft_close(fd), 0);
+  return NULL;
+}
+
+static void *echo_main(void *arg) {
+  (void)arg;
+  int lfd = listen_loopback(&echo_port);
+  weft_co *srv;
+  CHECK_EQ(weft_spawn(&srv, echo_server, (void *)(intptr_t)lfd), 0);
+  enum { N = 200 };
+  weft_co *c[N];
+  for (uintptr_t i = 0; i < N; i++)
+    CHECK_EQ(weft_spawn(&c[i], echo_client, (void *)i), 0);
+  CHECK_EQ(weft_gather(c, N, NULL), 0);
+  CHECK_EQ(echoed, N * 50);
+  CHECK_EQ(weft_close(lfd), 0); /* wakes the server's accept with -EBADF */
+  void *r;
+  CHECK_EQ(weft_join(srv, &r), 0);
+  CHECK_EQ((intptr_t)r, -EBADF);
+  return NULL;
+}
+
+static void echo_many(void) { CHECK_EQ(weft_run(NULL, echo_main, NULL, NULL), 0); }
+
+/* ---- tiny buffers: partial reads and writes ------------------------------------- */
+
+static void *tiny_reader(void *arg) {
+  int fd = (int)(intptr_t)arg;
+  uint64_t sum = 0, got = 0;
+  unsigned char buf[7];
+  ssize_t n;
+  while ((n = weft_read(fd, buf, sizeof buf)) > 0) {
+    for (ssize_t i = 0; i < n; i++)
+      sum += buf[i];
+    got += (uint64_t)n;
+  }
+  CHECK_EQ(n, 0);
+  weft_close(fd);
+  uint64_t *out = malloc(2 * sizeof *out);
+  out[0] = sum;
+  out[1] = got;
+  return out;
+}
+
+static void *tiny_main(void *arg) {
+  (void)arg;
+  int sv[2];
+  CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+  int small = 1024;
+  setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  weft_co *r;
+  CHECK_EQ(weft_spawn(&r, tiny_reader, (void *)(intptr_t)sv[1]), 0);
+  size_t total = 1 << 20;
+  unsigned char *data = malloc(total);
+  uint64_t sum = 0;
+  for (size_t i = 0; i < total; i++) {
+    data[i] = (unsigned char)(i * 31 + 7);
+    sum += data[i];
+  }
+  CHECK_EQ(weft_write(sv[0], data, total), (ssize_t)total); /* many partial sends */
+  CHECK_EQ(weft_close(sv[0]), 0);
+  void *res;
+  CHECK_EQ(weft_join(r, &res), 0);
+  uint64_t *out = res;
+  CHECK_EQ(out[1], total);
+  CHECK_EQ(out[0], sum);
+  free(out);
+  free(data);
+  return NULL;
+}
+
+static void tiny_buffers(void) { CHECK_EQ(weft_run(NULL, tiny_main, NULL, NULL), 0); }
+
+/* ---- close while parked, fd reuse, deadlines, cancellation --------------------- */
+
+static void *parked_reader(void *arg) {
+  char c;
+  return (void *)(intptr_t)weft_read((int)(intptr_t)arg, &c, 1);
+}
+
+static void *close_main(void *arg) {
+  (void)arg;
+  int sv[2];
+  CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+  weft_co *r;
+  CHECK_EQ(weft_spawn(&r, parked_reader, (void *)(intptr_t)sv[0]), 0);
+  weft_yield();
+  int old = sv[0];
+  CHECK_EQ(weft_close(sv[0]), 0);
+  void *res;
+  CHECK_EQ(weft_join(r, &res), 0);
+  CHECK_EQ((intptr_t)res, -EBADF);
+  /* The number comes back for a new socket, which works normally: no
+   * stale event or waiter reaches it. */
+  int sv2[2];
+  CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv2), 0);
+  CHECK(sv2[0] == old || sv2[1] == old);
+  CHECK_EQ(weft_spawn(&r, parked_reader, (void *)(intptr_t)sv2[0]), 0);
+  weft_yield();
+  CHECK_EQ(weft_write(sv2[1], "x", 1), 1);
+  CHECK_EQ(weft_join(r, &res), 0);
+  CHECK_EQ((intptr_t)res, 1);
+  /* Deadline and cancellation on a silent socket. */
+  char c;
+  uint64_t t0 = weft_now_ns();
+  CHECK_EQ(weft_read_until(sv2[0], &c, 1, t0 + 20 * MS), -ETIMEDOUT);
+  CHECK(weft_now_ns() - t0 >= 20 * MS);
+  CHECK_EQ(weft_spawn(&r, parked_reader, (void *)(intptr_t)sv2[0]), 0);
+  weft_yield();
+  CHECK_EQ(weft_cancel(r), 0);
+  CHECK_EQ(weft_join(r, &res), 0);
+  CHECK_EQ((intptr_t)res, -ECANCELED);
+  CHECK_EQ(weft_close(sv2[0]), 0);
+  CHECK_EQ(weft_close(sv2[1]), 0);
+  CHECK_EQ(weft_close(old), -EBADF); /* closed twice: an error, not a crash */
+  CHECK_EQ(weft_close(-1), -EBADF);
+  return NULL;
+}
+
+static void close_and_deadlines(void) { CHECK_EQ(weft_run(NULL, close_main, NULL, NULL), 0); }
+
+/* ---- peer reset ---------------------------------------------------------------------- */
+
+static void *reset_main(void *arg) {
+  (void)arg;
+  uint16_t port;
+  int lfd = listen_loopback(&port);
+  int cfd = connect_loopback(port);
+  int sfd = weft_accept(lfd, NULL, NULL);
+  CHECK(sfd >= 0);
+  struct linger lg = {1, 0}; /* close with RST */
+  CHECK_EQ(setsockopt(cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+  CHECK_EQ(weft_close(cfd), 0);
+  char buf[16];
+  ssize_t n = weft_read(sfd, buf, sizeof buf);
+  CHECK(n == -ECONNRESET || n == 0);
+  /* Writing to a reset peer: -EPIPE or -ECONNRESET, never SIGPIPE. */
+  ssize_t w = 0;
+  for (int i = 0; i < 100 && w >= 0; i++)
+    w = weft_write(sfd, buf, sizeof buf);
+  CHECK(w == -EPIPE || w == -ECONNRESET);
+  weft_close(sfd);
+  weft_close(lfd);
+  return NULL;
+}
+
+static void peer_reset(void) { CHECK_EQ(weft_run(NULL, reset_main, NULL, NULL), 0); }
+
+/* ---- UDP and Unix-domain ------------------------------------------------------------- */
+
+static void *udp_main(void *arg) {
+  (void)arg;
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  int s = weft_socket(AF_INET, SOCK_DGRAM, 0), c = weft_socket(AF_INET, SOCK_DGRAM, 0);
+  CHECK(s >= 0 && c >= 0);
+  CHECK_EQ(bind(s, (struct sockaddr *)&a, sizeof a), 0);
+  socklen_t l = sizeof a;
+  CHECK_EQ(getsockname(s, (struct sockaddr *)&a, &l), 0);
+  CHECK_EQ(weft_sendto(c, "ping", 4, (struct sockaddr *)&a, sizeof a), 4);
+  char buf[8];
+  struct sockaddr_in from;
+  socklen_t fl = sizeof from;
+  CHECK_EQ(weft_recvfrom(s, buf, sizeof buf, (struct sockaddr *)&from, &fl), 4);
+  CHECK(memcmp(buf, "ping", 4) == 0);
+  CHECK_EQ(weft_recvfrom_until(s, buf, sizeof buf, NULL, NULL, weft_now_ns() + 10 * MS),
+           -ETIMEDOUT);
+  weft_close(s);
+  weft_close(c);
+  return NULL;
+}
+
+static void udp(void) { CHECK_EQ(weft_run(NULL, udp_main, NULL, NULL), 0); }
+
+static void *unix_main(void *arg) {
+  (void)arg;
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  snprintf(a.sun_path, sizeof a.sun_path, "/tmp/weft-test-%d.sock", (int)getpid());
+  unlink(a.sun_path);
+  int lfd = weft_listen((struct sockaddr *)&a, sizeof a, 16, 0);
+  CHECK(lfd >= 0);
+  weft_co *srv;
+  CHECK_EQ(weft_spawn(&srv, echo_server, (void *)(intptr_t)lfd), 0);
+  int fd = weft_socket(AF_UNIX, SOCK_STREAM, 0);
+  CHECK_EQ(weft_connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+  struct iovec iov[2] = {{"hello ", 6}, {"world", 5}};
+  CHECK_EQ(weft_writev(fd, iov, 2), 11);
+  char buf[11];
+  CHECK_EQ(weft_read_full(fd, buf, sizeof buf), 11);
+  CHECK(memcmp(buf, "hello world", 11) == 0);
+  weft_close(fd);
+  weft_close(lfd);
+  CHECK_EQ(weft_join(srv, NULL), 0);
+  unlink(a.sun_path);
+  return NULL;
+}
+
+static void unix_socket(void) { CHECK_EQ(weft_run(NULL, unix_main, NULL, NULL), 0); }
+
+static const test_case cases[] = {
+    {"echo_many", echo_many},
+    {"tiny_buffers", tiny_buffers},
+    {"close_and_deadlines", close_and_deadlines},
+    {"peer_reset", peer_reset},
+    {"udp", udp},
+    {"unix_socket", unix_socket},
+    {NULL, NULL},
+};
+
+int main(int argc, char **argv) { return test_main(argc, argv, cases); }
