@@ -384,6 +384,8 @@ WEFT_API void weft__unpark_batch(struct weft_runtime *rt, weft_co **cos,
 WEFT__HIDDEN int weft__offload_init(struct weft_runtime *rt, unsigned max);
 WEFT__HIDDEN void weft__offload_stop(struct weft_runtime *rt);
 WEFT__HIDDEN unsigned weft__offload_threads(struct weft_runtime *rt);
+WEFT_API int weft__offload_ex(void *(*fn)(void *), void *arg, void **result,
+                              bool *submitted);
 
 /* ---- alloc.c: the library's own records (jemalloc unless disabled) ---- */
 WEFT_API void *weft__malloc(size_t n);

@@ -180,11 +180,23 @@ static int submit(struct weft_runtime *rt, weft__job *j) {
 }
 
 int weft_offload(void *(*fn)(void *), void *arg, void **result) {
+  return weft__offload_ex(fn, arg, result, NULL);
+}
+
+/* weft_offload that also says whether fn was handed to the pool (and so
+ * runs, or ran, even if the caller got -ECANCELED): io's file calls need
+ * to know who frees their job. */
+int weft__offload_ex(void *(*fn)(void *), void *arg, void **result,
+                     bool *submitted) {
+  if (submitted)
+    *submitted = false;
   if (!fn)
     return -EINVAL;
   weft__worker *w = weft__current_worker();
   weft_co *self = w ? w->current : NULL;
   if (!self) { /* a foreign thread may block: just call it */
+    if (submitted)
+      *submitted = true;
     void *r = fn(arg);
     if (result)
       *result = r;
@@ -210,6 +222,8 @@ int weft_offload(void *(*fn)(void *), void *arg, void **result) {
     weft__free(j, sizeof *j);
     return rc;
   }
+  if (submitted)
+    *submitted = true;
   rc = weft__wait_park(self, WEFT__PARK_OFFLOAD, NULL, NULL);
   if (rc) { /* O4 */
     uint32_t s = JOB_WAITING;

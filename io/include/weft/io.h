@@ -76,6 +76,17 @@ WEFT_API ssize_t weft_sendto(int fd, const void *buf, size_t n, const struct soc
 WEFT_API int weft_shutdown(int fd, int how);
 WEFT_API int weft_close(int fd);
 
+/* ---- Files ------------------------------------------------------------------
+ *
+ * pread/pwrite for coroutines: the call runs on the offload pool
+ * (weft_offload) and the coroutine parks meanwhile, so a slow disk never
+ * stops a worker. Return the count or -errno; -ECANCELED if the caller was
+ * cancelled, in which case the pool may still complete the call into buf:
+ * keep buf alive until it would have returned, or do not cancel file I/O
+ * on stack buffers. */
+WEFT_API ssize_t weft_file_read(int fd, void *buf, size_t n, off_t offset);
+WEFT_API ssize_t weft_file_write(int fd, const void *buf, size_t n, off_t offset);
+
 #ifdef __cplusplus
 }
 #endif
