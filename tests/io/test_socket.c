@@ -9,6 +9,8 @@
 #include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -273,6 +275,60 @@ static void *unix_main(void *arg) {
 
 static void unix_socket(void) { CHECK_EQ(weft_run(NULL, unix_main, NULL, NULL), 0); }
 
+/* ---- EMFILE: accept fails clearly and the listener recovers ------------------ */
+
+static void *emfile_main(void *arg) {
+  (void)arg;
+  CHECK_EQ(weft_sleep_ns(1), 0); /* start the poller while fds remain */
+  uint16_t port;
+  int lfd = listen_loopback(&port);
+  int fds[64], n = 0;
+  /* Connect until the process is out of descriptors: each connection
+   * waits in the listener's backlog, unaccepted. */
+  for (;;) {
+    int fd = weft_socket(AF_INET, SOCK_STREAM, 0);
+    if (fd == -EMFILE)
+      break;
+    CHECK(fd >= 0 && n < 64);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CHECK_EQ(weft_connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    fds[n++] = fd;
+  }
+  CHECK(n >= 2);
+  CHECK_EQ(weft_accept(lfd, NULL, NULL), -EMFILE); /* an error, not a hang */
+  CHECK_EQ(weft_close(fds[--n]), 0);              /* free one descriptor */
+  int s1 = weft_accept(lfd, NULL, NULL);          /* the listener works again */
+  CHECK(s1 >= 0);
+  CHECK_EQ(weft_write(fds[0], "y", 1), 1);
+  weft_close(s1);
+  while (n)
+    weft_close(fds[--n]);
+  weft_close(lfd);
+  return NULL;
+}
+
+static void emfile_body(void *arg) {
+  (void)arg;
+  /* New descriptors take the lowest free numbers, and the limit bounds
+   * the numbers: leave room above the lowest free one for the runtime's
+   * own descriptors and a handful of sockets. */
+  int lowest = 0;
+  while (fcntl(lowest, F_GETFD) != -1)
+    lowest++;
+  struct rlimit rl = {(rlim_t)lowest + 24, (rlim_t)lowest + 24};
+  CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+  weft_config cfg = {.workers = 2};
+  _exit(weft_run(&cfg, emfile_main, NULL, NULL) == 0 ? 0 : 3);
+}
+
+static void emfile(void) {
+  char buf[4096];
+  int status = test_run_child(emfile_body, NULL, buf, sizeof buf);
+  CHECK(WIFEXITED(status));
+  CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
 static const test_case cases[] = {
     {"echo_many", echo_many},
     {"tiny_buffers", tiny_buffers},
@@ -280,6 +336,7 @@ static const test_case cases[] = {
     {"peer_reset", peer_reset},
     {"udp", udp},
     {"unix_socket", unix_socket},
+    {"emfile", emfile},
     {NULL, NULL},
 };
 
