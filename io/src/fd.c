@@ -35,6 +35,8 @@
 
 #include "fd.h"
 
+/* The top bit of the epoll data is dns.c's tag. */
+#define SEQ_MASK 0x7fffffffu
 #define DIR_READ 0
 #define DIR_WRITE 1
 
@@ -111,7 +113,7 @@ int weft__fd_wait(weft__poller_io *io, int fd, int dir, uint32_t seen,
   if (!r->registered) {
     struct epoll_event ev = {
         .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
-        .data.u64 = (uint64_t)(uint32_t)fd | (uint64_t)r->seq << 32};
+        .data.u64 = (uint64_t)(uint32_t)fd | (uint64_t)(r->seq & SEQ_MASK) << 32};
     if (epoll_ctl(io->epfd, EPOLL_CTL_ADD, fd, &ev) && errno != EEXIST) {
       int err = -errno;
       weft__spin_unlock_word(&r->lock);
@@ -158,7 +160,7 @@ static size_t claim_dir(fdrec *r, int dir, weft_co **cos, int *res, size_t n,
 
 void weft__fd_event(weft__poller_io *io, uint64_t data, uint32_t events) { /* F3 */
   int fd = (int)(uint32_t)data;
-  uint32_t seq = (uint32_t)(data >> 32);
+  uint32_t seq = (uint32_t)(data >> 32) & SEQ_MASK;
   fdrec *r = rec_get(io->tab, fd, false);
   if (!r)
     return;
@@ -166,7 +168,7 @@ void weft__fd_event(weft__poller_io *io, uint64_t data, uint32_t events) { /* F3
   int res[128];
   size_t n = 0;
   weft__spin_lock_word(&r->lock);
-  if (r->seq == seq) {
+  if ((r->seq & SEQ_MASK) == seq) {
     bool rd = events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
     bool wr = events & (EPOLLOUT | EPOLLHUP | EPOLLERR);
     if (rd) {

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "dns.h"
 #include "fd.h"
 #include "timer_heap.h"
 #include "weft/io.h"
@@ -50,6 +51,7 @@ enum { T_IDLE = 0, T_ARMED, T_FIRING, T_DONE };
 
 typedef struct poller {
   weft__poller_io io; /* rt, epfd, fd table: what fd.c and socket.c use */
+  weft__dns *dns;     /* dns.c, touched only by this thread once started */
   struct weft_runtime *rt;
   int epfd, evfd;
   pthread_t thread;
@@ -119,10 +121,11 @@ static void *poller_main(void *arg) {
       fire(p, fired, n);
     if (n == BATCH)
       continue; /* more may be due: no sleep */
+    uint64_t now2 = weft__now_ns();
+    uint64_t left = next == NEVER ? NEVER : next > now2 ? next - now2 : 0;
+    weft__dns_poll(p->dns, &left);
     struct timespec ts, *tsp = NULL;
-    if (next != NEVER) {
-      uint64_t now2 = weft__now_ns();
-      uint64_t left = next > now2 ? next - now2 : 0;
+    if (left != NEVER) {
       ts.tv_sec = (time_t)(left / 1000000000u);
       ts.tv_nsec = (long)(left % 1000000000u);
       tsp = &ts;
@@ -133,6 +136,8 @@ static void *poller_main(void *arg) {
         uint64_t v;
         ssize_t r = read(p->evfd, &v, sizeof v);
         (void)r;
+      } else if (evs[i].data.u64 & WEFT__DNS_TAG) {
+        weft__dns_event(p->dns, evs[i].data.u64, evs[i].events);
       } else {
         weft__fd_event(&p->io, evs[i].data.u64, evs[i].events);
       }
@@ -169,18 +174,20 @@ static poller *poller_get(struct weft_runtime *rt, int *err) {
     *err = -errno;
     goto fail_fds;
   }
+  p->io.rt = rt;
+  p->io.epfd = p->epfd;
+  p->dns = weft__dns_new(&p->io);
   int rc = pthread_create(&p->thread, NULL, poller_main, p);
   if (rc) {
     fprintf(stderr, "weft: cannot start the poller thread: %s\n", strerror(rc));
     *err = -rc;
     goto fail_fds;
   }
-  p->io.rt = rt;
-  p->io.epfd = p->epfd;
   weft__st_rel((poller **)&rt->driver_ctx, p);
   pthread_mutex_unlock(&start_lock);
   return p;
 fail_fds:
+  weft__dns_free(p->dns);
   weft__fdtab_free(p->io.tab);
   if (p->epfd >= 0)
     close(p->epfd);
@@ -204,6 +211,7 @@ static void poller_stop(struct weft_runtime *rt) {
   /* Timers still armed belong to coroutines the runtime will never
    * resume: drop them with their stacks. */
   weft__theap_free(&p->heap);
+  weft__dns_free(p->dns);
   weft__fdtab_free(p->io.tab);
   close(p->epfd);
   close(p->evfd);
@@ -246,6 +254,13 @@ static void timer_disarm(struct weft_runtime *rt, weft__timer *t) { /* T3 */
   while (weft__ld_acq(&t->state) != T_DONE)
     weft__cpu_relax();
 }
+
+weft__dns *weft__dns_of(struct weft_runtime *rt) {
+  poller *p = rt->driver_ctx;
+  return p ? p->dns : NULL;
+}
+
+void weft__io_poke(weft__poller_io *io) { poke((poller *)io); }
 
 weft__poller_io *weft__io_current(int *err) {
   weft__worker *w = weft__current_worker();

@@ -17,6 +17,11 @@ static const struct {
     {WEFT_ENOTCO, "not called from a coroutine"},
     {WEFT_ECLOSED, "channel closed"},
     {WEFT_EDEADLOCK, "deadlock: every coroutine is asleep and nothing can wake them"},
+    {WEFT_EDNS_NOTFOUND, "DNS: name not found"},
+    {WEFT_EDNS_SERVFAIL, "DNS: server failure"},
+    {WEFT_EDNS_TIMEOUT, "DNS: timed out"},
+    {WEFT_EDNS_REFUSED, "DNS: refused or unreachable"},
+    {WEFT_EDNS_BADRESP, "DNS: malformed answer"},
 };
 
 const char *weft_strerror(int code) {

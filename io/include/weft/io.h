@@ -76,6 +76,23 @@ WEFT_API ssize_t weft_sendto(int fd, const void *buf, size_t n, const struct soc
 WEFT_API int weft_shutdown(int fd, int how);
 WEFT_API int weft_close(int fd);
 
+/* ---- DNS ------------------------------------------------------------------------
+ *
+ * getaddrinfo's shape, answered by c-ares on the runtime's poller thread
+ * (no thread per lookup): /etc/hosts first, then the servers of
+ * /etc/resolv.conf, or those of WEFT_DNS_SERVERS ("127.0.0.1:5353,
+ * 10.0.0.1"). A and AAAA. Returns 0 with *res set (free it with
+ * weft_freeaddrinfo), or WEFT_EDNS_NOTFOUND, _SERVFAIL, _TIMEOUT,
+ * _REFUSED, _BADRESP, -ENOMEM, -EINVAL, -ECANCELED. On a foreign thread it
+ * calls the C library's getaddrinfo. */
+struct addrinfo;
+WEFT_API int weft_resolve(const char *host, const char *service,
+                          const struct addrinfo *hints, struct addrinfo **res);
+WEFT_API int weft_resolve_until(const char *host, const char *service,
+                                const struct addrinfo *hints, struct addrinfo **res,
+                                uint64_t deadline_ns);
+WEFT_API void weft_freeaddrinfo(struct addrinfo *ai);
+
 /* ---- Files ------------------------------------------------------------------
  *
  * pread/pwrite for coroutines: the call runs on the offload pool

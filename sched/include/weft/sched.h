@@ -33,6 +33,12 @@ enum {
   WEFT_ENOTCO = -1002,  /* called outside a coroutine where one is required */
   WEFT_ECLOSED = -1003, /* the channel is closed */
   WEFT_EDEADLOCK = -1004, /* every coroutine is asleep and nothing can wake them */
+  /* DNS (weft_resolve, weft/io.h) */
+  WEFT_EDNS_NOTFOUND = -1101, /* no such name, or no address of that family */
+  WEFT_EDNS_SERVFAIL = -1102, /* the server failed */
+  WEFT_EDNS_TIMEOUT = -1103,  /* no answer in time */
+  WEFT_EDNS_REFUSED = -1104,  /* the server refused, or could not be reached */
+  WEFT_EDNS_BADRESP = -1105,  /* a malformed answer (or name) */
 };
 
 typedef struct weft_co weft_co;           /* a coroutine handle */

@@ -1,0 +1,343 @@
+/*
+ * dns.c - weft_resolve through c-ares, driven by the poller thread.
+ *
+ * c-ares 1.18's channel is not thread-safe, so only the poller thread
+ * touches it (DESIGN.md): coroutines queue requests and park; the poller
+ * starts them, keeps c-ares's sockets in its epoll (level-triggered, as
+ * the socket-state callback asks) and its timeout in its wait, and hands
+ * each answer back with an unpark. A lookup starts no thread.
+ *
+ * Request life (the offload pool's O1-O4, with the poller as the pool):
+ *   D1. the caller opens its wait, queues the request, pokes the poller,
+ *       parks (with its deadline, if any);
+ *   D2. the poller starts queued requests while fewer than MAX_INFLIGHT
+ *       are in flight (UDP loss starts near 400 on a default buffer);
+ *   D3. the answer callback, on the poller, CASes state WAITING -> DONE;
+ *       on success it claims the caller's wait by generation, collects it
+ *       for the batch unpark and sets `released`; if the caller already
+ *       left (CANCELLED), it frees the request and the answer;
+ *   D4. a caller woken by a cancel or its deadline CASes WAITING ->
+ *       CANCELLED; if that finds DONE it waits for `released` and frees.
+ * Servers: /etc/resolv.conf, unless WEFT_DNS_SERVERS ("127.0.0.1:5353,
+ * 10.0.0.1") says otherwise; /etc/hosts is read first (c-ares "fb").
+ * Errors are WEFT_EDNS_* codes, one per cause.
+ */
+#include <ares.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "dns.h"
+#include "weft/io.h"
+
+#define MAX_INFLIGHT 256
+enum { REQ_WAITING = 0, REQ_DONE = 1, REQ_CANCELLED = 2 };
+
+typedef struct dns_req {
+  char *host, *service;
+  struct ares_addrinfo_hints hints;
+  weft_co *co;
+  uint32_t gen;
+  uint32_t state, released;
+  int status;
+  struct ares_addrinfo *answer;
+  struct dns_req *next;
+} dns_req;
+
+struct weft__dns {
+  weft__poller_io *io;
+  ares_channel channel;
+  bool ready; /* channel initialised (on the poller thread) */
+  int init_status;
+  uint32_t lock; /* the submit queue */
+  dns_req *head, *tail;
+  unsigned inflight;
+  /* the batch of callers to wake after a round of ares_process_fd */
+  weft_co *wake[64];
+  int wake_res[64];
+  size_t nwake;
+};
+
+static int map_status(int s) {
+  switch (s) {
+  case ARES_SUCCESS:
+    return 0;
+  case ARES_ENOTFOUND:
+  case ARES_ENODATA:
+  case ARES_ENONAME:
+    return WEFT_EDNS_NOTFOUND;
+  case ARES_ESERVFAIL:
+    return WEFT_EDNS_SERVFAIL;
+  case ARES_ETIMEOUT:
+  case ARES_ECONNREFUSED:
+    return s == ARES_ETIMEOUT ? WEFT_EDNS_TIMEOUT : WEFT_EDNS_REFUSED;
+  case ARES_EREFUSED:
+    return WEFT_EDNS_REFUSED;
+  case ARES_EBADRESP:
+  case ARES_EFORMERR:
+  case ARES_EBADNAME:
+    return WEFT_EDNS_BADRESP;
+  case ARES_ENOMEM:
+    return -ENOMEM;
+  case ARES_ECANCELLED:
+  case ARES_EDESTRUCTION:
+    return -ECANCELED;
+  case ARES_EBADFAMILY:
+  case ARES_EBADFLAGS:
+  case ARES_ESERVICE:
+    return -EINVAL;
+  default:
+    return WEFT_EDNS_BADRESP;
+  }
+}
+
+static void req_free(dns_req *r) {
+  if (r->answer)
+    ares_freeaddrinfo(r->answer);
+  free(r->host);
+  free(r->service);
+  weft__free(r, sizeof *r);
+}
+
+static void flush_wakes(weft__dns *d) {
+  if (d->nwake)
+    weft__unpark_batch(d->io->rt, d->wake, d->wake_res, d->nwake);
+  d->nwake = 0;
+}
+
+static void answered(void *arg, int status, int timeouts, struct ares_addrinfo *res) { /* D3 */
+  (void)timeouts;
+  dns_req *r = arg;
+  r->status = status;
+  r->answer = res;
+  uint32_t s = REQ_WAITING;
+  if (weft__cas_ar(&r->state, &s, REQ_DONE)) {
+    weft_co *co = r->co;
+    uint32_t gen = r->gen;
+    weft__dns *dd = weft__dns_of(co->rt);
+    dd->inflight--;
+    if (weft__wait_claim_gen(co, gen)) {
+      if (dd->nwake == 64)
+        flush_wakes(dd);
+      dd->wake[dd->nwake] = co;
+      dd->wake_res[dd->nwake++] = 0;
+    }
+    weft__st_rel(&r->released, 1);
+  } else { /* the caller left: nobody else will free it */
+    weft__dns_of(r->co->rt)->inflight--;
+    req_free(r);
+  }
+}
+
+static void sock_state(void *data, ares_socket_t fd, int readable, int writable) {
+  weft__dns *d = data;
+  struct epoll_event ev = {.events = (readable ? EPOLLIN : 0) | (writable ? EPOLLOUT : 0),
+                           .data.u64 = WEFT__DNS_TAG | (uint64_t)(uint32_t)fd};
+  if (!readable && !writable) {
+    epoll_ctl(d->io->epfd, EPOLL_CTL_DEL, fd, NULL);
+    return;
+  }
+  if (epoll_ctl(d->io->epfd, EPOLL_CTL_MOD, fd, &ev) && errno == ENOENT)
+    epoll_ctl(d->io->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static int channel_init(weft__dns *d) {
+  struct ares_options o = {.sock_state_cb = sock_state, .sock_state_cb_data = d,
+                           .lookups = (char *)"fb"};
+  int rc = ares_init_options(&d->channel, &o, ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS);
+  if (rc == ARES_SUCCESS) {
+    const char *servers = getenv("WEFT_DNS_SERVERS");
+    if (servers && *servers) {
+      int s = ares_set_servers_ports_csv(d->channel, servers);
+      if (s != ARES_SUCCESS) {
+        fprintf(stderr, "weft: WEFT_DNS_SERVERS=\"%s\": %s\n", servers, ares_strerror(s));
+        ares_destroy(d->channel);
+        rc = s;
+      }
+    }
+  }
+  d->ready = rc == ARES_SUCCESS;
+  d->init_status = rc;
+  return rc;
+}
+
+/* On the poller: start what is queued (D2), process c-ares's timeouts,
+ * and bound the poller's sleep by c-ares's next timeout. */
+void weft__dns_poll(weft__dns *d, uint64_t *sleep_ns) {
+  if (!d)
+    return;
+  for (;;) {
+    weft__spin_lock_word(&d->lock);
+    dns_req *r = d->inflight < MAX_INFLIGHT ? d->head : NULL;
+    if (r) {
+      d->head = r->next;
+      if (!d->head)
+        d->tail = NULL;
+    }
+    weft__spin_unlock_word(&d->lock);
+    if (!r)
+      break;
+    if (!d->ready && !d->init_status && channel_init(d) != ARES_SUCCESS) {
+      d->inflight++;
+      answered(r, d->init_status, 0, NULL);
+      continue;
+    }
+    if (!d->ready) {
+      d->inflight++;
+      answered(r, d->init_status, 0, NULL);
+      continue;
+    }
+    d->inflight++;
+    ares_getaddrinfo(d->channel, r->host, r->service, &r->hints, answered, r);
+  }
+  if (d->ready) {
+    ares_process_fd(d->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD); /* timeouts */
+    struct timeval tv, *t = ares_timeout(d->channel, NULL, &tv);
+    if (t) {
+      uint64_t ns = (uint64_t)t->tv_sec * 1000000000u + (uint64_t)t->tv_usec * 1000u;
+      if (ns < *sleep_ns)
+        *sleep_ns = ns;
+    }
+  }
+  flush_wakes(d);
+}
+
+void weft__dns_event(weft__dns *d, uint64_t data, uint32_t events) {
+  if (!d || !d->ready)
+    return;
+  ares_socket_t fd = (ares_socket_t)(uint32_t)data;
+  ares_process_fd(d->channel, (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) ? fd : ARES_SOCKET_BAD,
+                  (events & EPOLLOUT) ? fd : ARES_SOCKET_BAD);
+  flush_wakes(d);
+}
+
+weft__dns *weft__dns_new(weft__poller_io *io) {
+  weft__dns *d = weft__calloc(1, sizeof *d);
+  if (d)
+    d->io = io;
+  return d;
+}
+
+/* At runtime stop, on the stopping thread after the poller exited. */
+void weft__dns_free(weft__dns *d) {
+  if (!d)
+    return;
+  if (d->ready)
+    ares_destroy(d->channel); /* answers every lookup with EDESTRUCTION */
+  flush_wakes(d);
+  dns_req *r = d->head;
+  while (r) {
+    dns_req *next = r->next;
+    req_free(r);
+    r = next;
+  }
+  weft__free(d, sizeof *d);
+}
+
+/* ---- the caller ------------------------------------------------------------------ */
+
+static struct addrinfo *convert(const struct ares_addrinfo *a, int *err) {
+  struct addrinfo *head = NULL, **tail = &head;
+  for (const struct ares_addrinfo_node *n = a ? a->nodes : NULL; n; n = n->ai_next) {
+    struct addrinfo *ai = calloc(1, sizeof *ai + n->ai_addrlen);
+    if (!ai) {
+      weft_freeaddrinfo(head);
+      *err = -ENOMEM;
+      return NULL;
+    }
+    ai->ai_flags = n->ai_flags;
+    ai->ai_family = n->ai_family;
+    ai->ai_socktype = n->ai_socktype;
+    ai->ai_protocol = n->ai_protocol;
+    ai->ai_addrlen = n->ai_addrlen;
+    ai->ai_addr = (struct sockaddr *)(ai + 1);
+    memcpy(ai->ai_addr, n->ai_addr, n->ai_addrlen);
+    *tail = ai;
+    tail = &ai->ai_next;
+  }
+  if (!head)
+    *err = WEFT_EDNS_NOTFOUND;
+  return head;
+}
+
+void weft_freeaddrinfo(struct addrinfo *ai) {
+  while (ai) {
+    struct addrinfo *next = ai->ai_next;
+    free(ai); /* address and record are one allocation */
+    ai = next;
+  }
+}
+
+int weft_resolve_until(const char *host, const char *service,
+                       const struct addrinfo *hints, struct addrinfo **res,
+                       uint64_t deadline_ns) {
+  if (!res || (!host && !service))
+    return -EINVAL;
+  *res = NULL;
+  int err = 0;
+  weft__poller_io *io = weft__io_current(&err);
+  if (!io) { /* a foreign thread may block: the C library's resolver */
+    if (err != WEFT_ENOTCO)
+      return err;
+    int rc = getaddrinfo(host, service, hints, res);
+    return rc == 0 ? 0 : rc == EAI_NONAME ? WEFT_EDNS_NOTFOUND
+                       : rc == EAI_AGAIN ? WEFT_EDNS_TIMEOUT
+                       : rc == EAI_MEMORY ? -ENOMEM
+                                          : WEFT_EDNS_SERVFAIL;
+  }
+  weft__dns *d = weft__dns_of(io->rt);
+  dns_req *r = weft__calloc(1, sizeof *r);
+  if (!r || !d)
+    return -ENOMEM;
+  r->host = host ? strdup(host) : NULL;
+  r->service = service ? strdup(service) : NULL;
+  if (hints) {
+    r->hints.ai_flags = hints->ai_flags;
+    r->hints.ai_family = hints->ai_family;
+    r->hints.ai_socktype = hints->ai_socktype;
+    r->hints.ai_protocol = hints->ai_protocol;
+  }
+  weft_co *self = weft__self_or_foreign();
+  r->co = self;
+  int rc = weft__wait_begin(self); /* D1 */
+  if (rc) {
+    req_free(r);
+    return rc;
+  }
+  r->gen = weft__wait_gen(self);
+  weft__spin_lock_word(&d->lock);
+  if (d->tail)
+    d->tail->next = r;
+  else
+    d->head = r;
+  d->tail = r;
+  weft__spin_unlock_word(&d->lock);
+  weft__add_ar(&io->rt->driver_pending, 1);
+  weft__io_poke(io);
+  rc = weft__wait_park_until(self, WEFT__PARK_DNS, NULL, NULL, deadline_ns);
+  weft__add_ar(&io->rt->driver_pending, (uint32_t)-1);
+  if (rc) { /* D4 */
+    uint32_t s = REQ_WAITING;
+    if (weft__cas_ar(&r->state, &s, REQ_CANCELLED))
+      return rc == -ETIMEDOUT ? WEFT_EDNS_TIMEOUT : rc; /* the poller frees it */
+  }
+  while (!weft__ld_acq(&r->released))
+    weft__cpu_relax();
+  if (rc == 0) {
+    rc = map_status(r->status);
+    if (rc == 0)
+      *res = convert(r->answer, &rc);
+  } else if (rc == -ETIMEDOUT) {
+    rc = WEFT_EDNS_TIMEOUT;
+  }
+  req_free(r);
+  return rc;
+}
+
+int weft_resolve(const char *host, const char *service,
+                 const struct addrinfo *hints, struct addrinfo **res) {
+  return weft_resolve_until(host, service, hints, res, 0);
+}
