@@ -66,6 +66,7 @@ static void start_dnsmasq(int names) {
   argv[n++] = port;
   argv[n++] = "--cache-size=0";
   argv[n++] = "--local=/weft.test/"; /* ours: unknown names are NXDOMAIN */
+  int first_record = n;
   for (int i = 0; i < names; i++) {
     char *rec = malloc(80);
     /* name i answers 127.1.<i/256>.<i%256> */
@@ -79,6 +80,9 @@ static void start_dnsmasq(int names) {
     execv(bin, argv);
     _exit(127);
   }
+  for (int i = first_record; i < n; i++) /* the host records we built */
+    free(argv[i]);
+  free(argv);
   char servers[64];
   snprintf(servers, sizeof servers, "127.0.0.1:%u", dns_port);
   setenv("WEFT_DNS_SERVERS", servers, 1);
