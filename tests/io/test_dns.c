@@ -10,6 +10,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -43,7 +44,38 @@ static uint16_t free_udp_port(void) {
   return ntohs(a.sin_port);
 }
 
+static bool spawn_dnsmasq(int names);
+
+/* Start dnsmasq on a free port; another process may take the port between
+ * our probe and dnsmasq's bind (tests run in parallel), so retry on a new
+ * port until dnsmasq is up (it listens on TCP too: connect says when). */
 static void start_dnsmasq(int names) {
+  for (int attempt = 0; attempt < 8; attempt++)
+    if (spawn_dnsmasq(names))
+      return;
+  CHECK(!"dnsmasq would not start");
+}
+
+static bool dnsmasq_up(void) {
+  for (int i = 0; i < 200; i++) { /* up to 10 s */
+    int st;
+    if (waitpid(dnsmasq_pid, &st, WNOHANG) == dnsmasq_pid)
+      return false; /* it exited: the port was taken */
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(dns_port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int ok = connect(s, (struct sockaddr *)&a, sizeof a) == 0;
+    close(s);
+    if (ok)
+      return true;
+    usleep(50000);
+  }
+  kill(dnsmasq_pid, SIGKILL);
+  waitpid(dnsmasq_pid, NULL, 0);
+  return false;
+}
+
+static bool spawn_dnsmasq(int names) {
   const char *bin = "/usr/sbin/dnsmasq";
   if (access(bin, X_OK) != 0) {
     printf("skipped: %s is not installed (tools/deps installs it)\n", bin);
@@ -83,9 +115,12 @@ static void start_dnsmasq(int names) {
   for (int i = first_record; i < n; i++) /* the host records we built */
     free(argv[i]);
   free(argv);
+  if (!dnsmasq_up())
+    return false;
   char servers[64];
   snprintf(servers, sizeof servers, "127.0.0.1:%u", dns_port);
   setenv("WEFT_DNS_SERVERS", servers, 1);
+  return true;
 }
 
 static void stop_dnsmasq(void) {
