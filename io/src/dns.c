@@ -21,6 +21,12 @@
  * Servers: /etc/resolv.conf, unless WEFT_DNS_SERVERS ("127.0.0.1:5353,
  * 10.0.0.1") says otherwise; /etc/hosts is read first (c-ares "fb").
  * Errors are WEFT_EDNS_* codes, one per cause.
+ *
+ * On the poller, before a request goes on the wire: a small cache (512
+ * slots, keyed by the whole question) answers it if a previous answer's
+ * TTL has not run out, and an identical question already on the wire
+ * takes it along (merged); each request gets its own copy of the
+ * addresses. Only the poller thread touches the cache and the lookups.
  */
 #include <ares.h>
 #include <errno.h>
@@ -42,10 +48,25 @@ typedef struct dns_req {
   weft_co *co;
   uint32_t gen;
   uint32_t state, released;
-  int status;
-  struct ares_addrinfo *answer;
+  int rc;               /* the answer: 0 or a code ... */
+  struct addrinfo *res; /* ... and the caller's own copy of the addresses */
   struct dns_req *next;
 } dns_req;
+
+/* One question on the wire, with every request that asked it (merged). */
+typedef struct lookup {
+  char *key;
+  dns_req *reqs;
+  struct weft__dns *d;
+  struct lookup *next;
+} lookup;
+
+#define CACHE_SLOTS 512
+typedef struct cache_ent {
+  char *key;
+  struct addrinfo *res;
+  uint64_t expires_ns;
+} cache_ent;
 
 struct weft__dns {
   weft__poller_io *io;
@@ -54,7 +75,9 @@ struct weft__dns {
   int init_status;
   uint32_t lock; /* the submit queue */
   dns_req *head, *tail;
-  unsigned inflight;
+  unsigned inflight;  /* lookups on the wire (poller only) */
+  lookup *lookups;    /* those lookups, for merging (poller only) */
+  cache_ent cache[CACHE_SLOTS]; /* answers until their TTL (poller only) */
   /* the batch of callers to wake after a round of ares_process_fd */
   weft_co *wake[64];
   int wake_res[64];
@@ -95,8 +118,7 @@ static int map_status(int s) {
 }
 
 static void req_free(dns_req *r) {
-  if (r->answer)
-    ares_freeaddrinfo(r->answer);
+  weft_freeaddrinfo(r->res);
   free(r->host);
   free(r->service);
   weft__free(r, sizeof *r);
@@ -108,28 +130,115 @@ static void flush_wakes(weft__dns *d) {
   d->nwake = 0;
 }
 
-static void answered(void *arg, int status, int timeouts, struct ares_addrinfo *res) { /* D3 */
-  (void)timeouts;
-  dns_req *r = arg;
-  r->status = status;
-  r->answer = res;
+/* D3 for one request: hand it rc and res (which it then owns). */
+static void deliver(weft__dns *d, dns_req *r, int rc, struct addrinfo *res) {
+  r->rc = rc;
+  r->res = res;
   uint32_t s = REQ_WAITING;
   if (weft__cas_ar(&r->state, &s, REQ_DONE)) {
     weft_co *co = r->co;
-    uint32_t gen = r->gen;
-    weft__dns *dd = weft__dns_of(co->rt);
-    dd->inflight--;
-    if (weft__wait_claim_gen(co, gen)) {
-      if (dd->nwake == 64)
-        flush_wakes(dd);
-      dd->wake[dd->nwake] = co;
-      dd->wake_res[dd->nwake++] = 0;
+    if (weft__wait_claim_gen(co, r->gen)) {
+      if (d->nwake == 64)
+        flush_wakes(d);
+      d->wake[d->nwake] = co;
+      d->wake_res[d->nwake++] = 0;
     }
     weft__st_rel(&r->released, 1);
   } else { /* the caller left: nobody else will free it */
-    weft__dns_of(r->co->rt)->inflight--;
     req_free(r);
   }
+}
+
+static struct addrinfo *copy_ai(const struct addrinfo *ai, int *err) {
+  struct addrinfo *head = NULL, **tail = &head;
+  for (; ai; ai = ai->ai_next) {
+    struct addrinfo *c = calloc(1, sizeof *c + ai->ai_addrlen);
+    if (!c) {
+      weft_freeaddrinfo(head);
+      *err = -ENOMEM;
+      return NULL;
+    }
+    *c = *ai;
+    c->ai_next = NULL;
+    c->ai_canonname = NULL;
+    c->ai_addr = (struct sockaddr *)(c + 1);
+    memcpy(c->ai_addr, ai->ai_addr, ai->ai_addrlen);
+    *tail = c;
+    tail = &c->ai_next;
+  }
+  return head;
+}
+
+static struct addrinfo *convert(const struct ares_addrinfo *a, int *err,
+                                int *min_ttl);
+
+static unsigned key_hash(const char *k) {
+  unsigned h = 2166136261u;
+  while (*k)
+    h = (h ^ (unsigned char)*k++) * 16777619u;
+  return h % CACHE_SLOTS;
+}
+
+static void cache_put(weft__dns *d, const char *key, const struct addrinfo *res,
+                      int ttl_s) {
+  if (ttl_s <= 0)
+    return;
+  int err = 0;
+  struct addrinfo *copy = copy_ai(res, &err);
+  char *k = strdup(key);
+  if (!copy || !k) {
+    weft_freeaddrinfo(copy);
+    free(k);
+    return;
+  }
+  cache_ent *e = &d->cache[key_hash(key)]; /* a collision evicts */
+  free(e->key);
+  weft_freeaddrinfo(e->res);
+  *e = (cache_ent){k, copy, weft__now_ns() + (uint64_t)ttl_s * 1000000000u};
+}
+
+/* A fresh copy of a cached answer, or NULL (miss or expired). */
+static struct addrinfo *cache_get(weft__dns *d, const char *key, int *err) {
+  cache_ent *e = &d->cache[key_hash(key)];
+  if (!e->key || strcmp(e->key, key) != 0 || weft__now_ns() >= e->expires_ns)
+    return NULL;
+  return copy_ai(e->res, err);
+}
+
+/* The answer to a lookup: convert once, cache it, and give every merged
+ * request its own copy. */
+static void answered(void *arg, int status, int timeouts, struct ares_addrinfo *answer) {
+  (void)timeouts;
+  lookup *l = arg;
+  weft__dns *d = l->d;
+  d->inflight--;
+  for (lookup **p = &d->lookups; *p; p = &(*p)->next)
+    if (*p == l) {
+      *p = l->next;
+      break;
+    }
+  int rc = map_status(status), ttl = 0;
+  struct addrinfo *res = rc == 0 ? convert(answer, &rc, &ttl) : NULL;
+  if (answer)
+    ares_freeaddrinfo(answer);
+  if (rc == 0)
+    cache_put(d, l->key, res, ttl);
+  dns_req *r = l->reqs;
+  while (r) {
+    dns_req *next = r->next;
+    int err = rc;
+    struct addrinfo *mine = NULL;
+    if (rc == 0) {
+      mine = next ? copy_ai(res, &err) : res; /* the last one takes res */
+      if (!next)
+        res = NULL;
+    }
+    deliver(d, r, err, mine);
+    r = next;
+  }
+  weft_freeaddrinfo(res);
+  free(l->key);
+  weft__free(l, sizeof *l);
 }
 
 static void sock_state(void *data, ares_socket_t fd, int readable, int writable) {
@@ -166,12 +275,25 @@ static int channel_init(weft__dns *d) {
 
 /* On the poller: start what is queued (D2), process c-ares's timeouts,
  * and bound the poller's sleep by c-ares's next timeout. */
+static char *req_key(const dns_req *r) {
+  char *k;
+  if (asprintf(&k, "%s|%s|%d|%d|%d|%d", r->host ? r->host : "", r->service ? r->service : "",
+               r->hints.ai_family, r->hints.ai_socktype, r->hints.ai_protocol,
+               r->hints.ai_flags) < 0)
+    return NULL;
+  return k;
+}
+
+/* On the poller: answer queued requests from the cache, merge them into
+ * a lookup already on the wire, or start one while fewer than
+ * MAX_INFLIGHT are (D2); run c-ares's timeouts, and lower *sleep_ns to
+ * c-ares's next timeout. */
 void weft__dns_poll(weft__dns *d, uint64_t *sleep_ns) {
   if (!d)
     return;
   for (;;) {
     weft__spin_lock_word(&d->lock);
-    dns_req *r = d->inflight < MAX_INFLIGHT ? d->head : NULL;
+    dns_req *r = d->head;
     if (r) {
       d->head = r->next;
       if (!d->head)
@@ -180,18 +302,49 @@ void weft__dns_poll(weft__dns *d, uint64_t *sleep_ns) {
     weft__spin_unlock_word(&d->lock);
     if (!r)
       break;
-    if (!d->ready && !d->init_status && channel_init(d) != ARES_SUCCESS) {
-      d->inflight++;
-      answered(r, d->init_status, 0, NULL);
+    r->next = NULL;
+    char *key = req_key(r);
+    int err = key ? 0 : -ENOMEM;
+    struct addrinfo *hit = key ? cache_get(d, key, &err) : NULL;
+    if (hit || err) {
+      deliver(d, r, err, hit);
+      free(key);
       continue;
     }
-    if (!d->ready) {
-      d->inflight++;
-      answered(r, d->init_status, 0, NULL);
+    lookup *l = d->lookups;
+    while (l && strcmp(l->key, key) != 0)
+      l = l->next;
+    if (l) { /* the same question is on the wire: wait for its answer */
+      r->next = l->reqs;
+      l->reqs = r;
+      free(key);
       continue;
     }
+    if (d->inflight >= MAX_INFLIGHT) { /* full: back to the head, later */
+      free(key);
+      weft__spin_lock_word(&d->lock);
+      r->next = d->head;
+      d->head = r;
+      if (!d->tail)
+        d->tail = r;
+      weft__spin_unlock_word(&d->lock);
+      break;
+    }
+    if (!d->ready && (d->init_status || channel_init(d) != ARES_SUCCESS)) {
+      deliver(d, r, map_status(d->init_status), NULL);
+      free(key);
+      continue;
+    }
+    l = weft__calloc(1, sizeof *l);
+    if (!l) {
+      deliver(d, r, -ENOMEM, NULL);
+      free(key);
+      continue;
+    }
+    *l = (lookup){.key = key, .reqs = r, .d = d, .next = d->lookups};
+    d->lookups = l;
     d->inflight++;
-    ares_getaddrinfo(d->channel, r->host, r->service, &r->hints, answered, r);
+    ares_getaddrinfo(d->channel, r->host, r->service, &r->hints, answered, l);
   }
   if (d->ready) {
     ares_process_fd(d->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD); /* timeouts */
@@ -234,14 +387,22 @@ void weft__dns_free(weft__dns *d) {
     req_free(r);
     r = next;
   }
+  for (size_t i = 0; i < CACHE_SLOTS; i++) {
+    free(d->cache[i].key);
+    weft_freeaddrinfo(d->cache[i].res);
+  }
   weft__free(d, sizeof *d);
 }
 
 /* ---- the caller ------------------------------------------------------------------ */
 
-static struct addrinfo *convert(const struct ares_addrinfo *a, int *err) {
+static struct addrinfo *convert(const struct ares_addrinfo *a, int *err,
+                                int *min_ttl) {
   struct addrinfo *head = NULL, **tail = &head;
+  *min_ttl = 0;
   for (const struct ares_addrinfo_node *n = a ? a->nodes : NULL; n; n = n->ai_next) {
+    if (n == a->nodes || n->ai_ttl < *min_ttl)
+      *min_ttl = n->ai_ttl;
     struct addrinfo *ai = calloc(1, sizeof *ai + n->ai_addrlen);
     if (!ai) {
       weft_freeaddrinfo(head);
@@ -327,9 +488,9 @@ int weft_resolve_until(const char *host, const char *service,
   while (!weft__ld_acq(&r->released))
     weft__cpu_relax();
   if (rc == 0) {
-    rc = map_status(r->status);
-    if (rc == 0)
-      *res = convert(r->answer, &rc);
+    rc = r->rc;
+    *res = r->res;
+    r->res = NULL;
   } else if (rc == -ETIMEDOUT) {
     rc = WEFT_EDNS_TIMEOUT;
   }

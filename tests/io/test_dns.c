@@ -75,7 +75,25 @@ static bool dnsmasq_up(void) {
   return false;
 }
 
+static char log_path[64], log_opt[96];
+
+/* How many queries for `name` reached dnsmasq (from its query log). */
+static int queries_for(const char *name) {
+  char want[128], line[512];
+  snprintf(want, sizeof want, "query[A] %s ", name);
+  FILE *f = fopen(log_path, "r");
+  int n = 0;
+  while (f && fgets(line, sizeof line, f))
+    n += strstr(line, want) != NULL;
+  if (f)
+    fclose(f);
+  return n;
+}
+
 static bool spawn_dnsmasq(int names) {
+  snprintf(log_path, sizeof log_path, "/tmp/weft-dnsmasq-%d.log", (int)getpid());
+  snprintf(log_opt, sizeof log_opt, "--log-facility=%s", log_path);
+  unlink(log_path);
   const char *bin = "/usr/sbin/dnsmasq";
   if (access(bin, X_OK) != 0) {
     printf("skipped: %s is not installed (tools/deps installs it)\n", bin);
@@ -98,6 +116,9 @@ static bool spawn_dnsmasq(int names) {
   argv[n++] = port;
   argv[n++] = "--cache-size=0";
   argv[n++] = "--local=/weft.test/"; /* ours: unknown names are NXDOMAIN */
+  argv[n++] = "--local-ttl=60";      /* answers weft may cache */
+  argv[n++] = "--log-queries";
+  argv[n++] = log_opt;
   int first_record = n;
   for (int i = 0; i < names; i++) {
     char *rec = malloc(80);
@@ -129,6 +150,7 @@ static void stop_dnsmasq(void) {
     waitpid(dnsmasq_pid, NULL, 0);
     dnsmasq_pid = 0;
   }
+  unlink(log_path);
 }
 
 /* dnsmasq needs a moment to bind: retry the first lookup. */
@@ -252,10 +274,49 @@ static void hosts_and_literals(void) {
   CHECK_EQ(weft_run(NULL, local_main, NULL, NULL), 0);
 }
 
+/* ---- identical lookups merge; answers are cached for their TTL --------------- */
+
+static void *same_name(void *arg) {
+  (void)arg;
+  struct addrinfo hints = {.ai_family = AF_INET}, *res = NULL;
+  CHECK_EQ(weft_resolve("h7.weft.test", NULL, &hints, &res), 0);
+  CHECK_EQ(first_v4(res), 0x7f010007u);
+  weft_freeaddrinfo(res);
+  return NULL;
+}
+
+static void *merge_main(void *arg) {
+  (void)arg;
+  wait_for_server(); /* asks h0 */
+  enum { N = 200 };
+  weft_co *c[N];
+  for (int i = 0; i < N; i++)
+    CHECK_EQ(weft_spawn(&c[i], same_name, NULL), 0);
+  CHECK_EQ(weft_gather(c, N, NULL), 0);
+  weft_sleep_ms(200); /* let dnsmasq write its log */
+  int merged = queries_for("h7.weft.test");
+  fprintf(stderr, "%d concurrent lookups of one name: %d queries\n", N, merged);
+  /* One question on the wire (c-ares may resend it once or twice if the
+   * answer is slow on a loaded machine), not one per lookup. */
+  CHECK(merged >= 1 && merged <= 3);
+  same_name(NULL); /* again: from the cache (TTL 60 s), no new query */
+  weft_sleep_ms(200);
+  CHECK_EQ(queries_for("h7.weft.test"), merged);
+  return NULL;
+}
+
+static void merge_and_cache(void) {
+  start_dnsmasq(16);
+  int rc = weft_run(NULL, merge_main, NULL, NULL);
+  stop_dnsmasq();
+  CHECK_EQ(rc, 0);
+}
+
 static const test_case cases[] = {
     {"hosts_and_literals", hosts_and_literals},
     {"dnsmasq_many", dnsmasq_many},
     {"silent_server", silent_server},
+    {"merge_and_cache", merge_and_cache},
     {NULL, NULL},
 };
 
