@@ -95,8 +95,8 @@ static int map_status(int s) {
   case ARES_ESERVFAIL:
     return WEFT_EDNS_SERVFAIL;
   case ARES_ETIMEOUT:
+    return WEFT_EDNS_TIMEOUT;
   case ARES_ECONNREFUSED:
-    return s == ARES_ETIMEOUT ? WEFT_EDNS_TIMEOUT : WEFT_EDNS_REFUSED;
   case ARES_EREFUSED:
     return WEFT_EDNS_REFUSED;
   case ARES_EBADRESP:

@@ -193,7 +193,7 @@ int weft__fd_close(weft__poller_io *io, int fd) {
     for (;;) {
       size_t n = 0;
       weft__spin_lock_word(&r->lock);
-      if (n == 0 && r->registered) {
+      if (r->registered) { /* the first round: later events miss from here */
         r->seq++;
         r->registered = false;
         epoll_ctl(io->epfd, EPOLL_CTL_DEL, fd, NULL);

@@ -33,8 +33,6 @@
 
 enum { WAKE_RETRY = 1, WAKE_HANDED = 2 };
 
-#define QUEUE(p) (p)
-
 static void spin_unlock_cb(void *l) { weft__spin_unlock_word(l); }
 
 static uint64_t now_ns(void) {
@@ -110,15 +108,15 @@ static void unpark_list(weft__waiter *list, int result) {
 int weft_waitgroup_add(weft_waitgroup *wg, int64_t delta) {
   if (!wg)
     return -EINVAL;
-  weft__spin_lock_word((&wg->lock_));
+  weft__spin_lock_word(&wg->lock_);
   int64_t n = wg->count_ + delta;
   if (n < 0) {
-    weft__spin_unlock_word((&wg->lock_));
+    weft__spin_unlock_word(&wg->lock_);
     return -EINVAL;
   }
   wg->count_ = n;
-  weft__waiter *list = n == 0 ? claim_all(QUEUE(&wg->waiters_)) : NULL;
-  weft__spin_unlock_word((&wg->lock_));
+  weft__waiter *list = n == 0 ? claim_all(&wg->waiters_) : NULL;
+  weft__spin_unlock_word(&wg->lock_);
   unpark_list(list, 0);
   return 0;
 }
@@ -130,13 +128,13 @@ int weft_waitgroup_wait(weft_waitgroup *wg) { return weft_waitgroup_wait_until(w
 int weft_waitgroup_wait_until(weft_waitgroup *wg, uint64_t deadline_ns) {
   if (!wg)
     return -EINVAL;
-  weft__spin_lock_word((&wg->lock_));
+  weft__spin_lock_word(&wg->lock_);
   if (wg->count_ == 0) {
-    weft__spin_unlock_word((&wg->lock_));
+    weft__spin_unlock_word(&wg->lock_);
     return 0;
   }
   weft__waiter w = {.co = weft__self_or_foreign()};
-  return wait_on((&wg->lock_), QUEUE(&wg->waiters_), &w, false, deadline_ns);
+  return wait_on(&wg->lock_, &wg->waiters_, &w, false, deadline_ns);
 }
 
 /* ---- mutex ---------------------------------------------------------------- */
@@ -154,12 +152,12 @@ static int mutex_lock_slow(weft_mutex *m, uint64_t deadline_ns) {
   uint64_t start = 0;
   bool retried = false;
   for (;;) {
-    weft__spin_lock_word((&m->lock_));
+    weft__spin_lock_word(&m->lock_);
     uint32_t s = weft__ld_rlx(&m->state_);
     for (;;) {
       if (!(s & (M_LOCKED | M_HANDOFF))) { /* free, and barging allowed */
         if (weft__cas_ar(&m->state_, &s, s | M_LOCKED)) {
-          weft__spin_unlock_word((&m->lock_));
+          weft__spin_unlock_word(&m->lock_);
           return 0;
         }
         continue;
@@ -173,12 +171,12 @@ static int mutex_lock_slow(weft_mutex *m, uint64_t deadline_ns) {
     else if (t - start > HANDOFF_AFTER_NS)
       mstate_update(m, M_HANDOFF, 0);
     /* A waiter woken to retry that lost the race goes back to the front. */
-    int rc = wait_on((&m->lock_), QUEUE(&m->waiters_), &w, retried, deadline_ns);
+    int rc = wait_on(&m->lock_, &m->waiters_, &w, retried, deadline_ns);
     if (rc) {
-      weft__spin_lock_word((&m->lock_));
-      if (!QUEUE(&m->waiters_)->head)
+      weft__spin_lock_word(&m->lock_);
+      if (!m->waiters_.head)
         mstate_update(m, 0, M_WAITERS | M_HANDOFF);
-      weft__spin_unlock_word((&m->lock_));
+      weft__spin_unlock_word(&m->lock_);
       return rc;
     }
     if (w.result == WAKE_HANDED)
@@ -212,8 +210,8 @@ void weft_mutex_unlock(weft_mutex *m) {
   uint32_t e = M_LOCKED;
   if (weft__cas_ar(&m->state_, &e, 0))
     return;
-  weft__spin_lock_word((&m->lock_));
-  weft__waitq *q = QUEUE(&m->waiters_);
+  weft__spin_lock_word(&m->lock_);
+  weft__waitq *q = &m->waiters_;
   uint32_t s = weft__ld_rlx(&m->state_);
   weft__waiter *w = weft__wq_claim(q);
   uint32_t clear = q->head ? 0 : (M_WAITERS | M_HANDOFF);
@@ -225,7 +223,7 @@ void weft_mutex_unlock(weft_mutex *m) {
       w->result = WAKE_RETRY;
     mstate_update(m, 0, clear | M_LOCKED);
   }
-  weft__spin_unlock_word((&m->lock_));
+  weft__spin_unlock_word(&m->lock_);
   if (w)
     weft__unpark(w->co, 0);
 }
@@ -238,23 +236,23 @@ int weft_cond_wait_until(weft_cond *c, weft_mutex *m, uint64_t deadline_ns) {
   if (!c || !m)
     return -EINVAL;
   weft__waiter w = {.co = weft__self_or_foreign()};
-  weft__spin_lock_word((&c->lock_));
-  weft__wq_push(QUEUE(&c->waiters_), &w);
+  weft__spin_lock_word(&c->lock_);
+  weft__wq_push(&c->waiters_, &w);
   int rc = weft__wait_begin(w.co);
   if (rc) {
-    weft__wq_remove(QUEUE(&c->waiters_), &w);
-    weft__spin_unlock_word((&c->lock_));
+    weft__wq_remove(&c->waiters_, &w);
+    weft__spin_unlock_word(&c->lock_);
     return rc;
   }
-  weft__spin_unlock_word((&c->lock_));
+  weft__spin_unlock_word(&c->lock_);
   /* Linked before the mutex is released: a signal from here on finds us,
    * and a wake before the park below leaves a permit (park.c, U1). */
   weft_mutex_unlock(m);
   rc = weft__wait_park_until(w.co, WEFT__PARK_SYNC, NULL, NULL, deadline_ns);
   if (rc) {
-    weft__spin_lock_word((&c->lock_));
-    weft__wq_remove(QUEUE(&c->waiters_), &w);
-    weft__spin_unlock_word((&c->lock_));
+    weft__spin_lock_word(&c->lock_);
+    weft__wq_remove(&c->waiters_, &w);
+    weft__spin_unlock_word(&c->lock_);
   }
   weft_shield_enter(); /* the mutex is re-acquired whatever happened */
   weft_mutex_lock(m);
@@ -263,17 +261,17 @@ int weft_cond_wait_until(weft_cond *c, weft_mutex *m, uint64_t deadline_ns) {
 }
 
 void weft_cond_signal(weft_cond *c) {
-  weft__spin_lock_word((&c->lock_));
-  weft__waiter *w = weft__wq_claim(QUEUE(&c->waiters_));
-  weft__spin_unlock_word((&c->lock_));
+  weft__spin_lock_word(&c->lock_);
+  weft__waiter *w = weft__wq_claim(&c->waiters_);
+  weft__spin_unlock_word(&c->lock_);
   if (w)
     weft__unpark(w->co, 0);
 }
 
 void weft_cond_broadcast(weft_cond *c) {
-  weft__spin_lock_word((&c->lock_));
-  weft__waiter *list = claim_all(QUEUE(&c->waiters_));
-  weft__spin_unlock_word((&c->lock_));
+  weft__spin_lock_word(&c->lock_);
+  weft__waiter *list = claim_all(&c->waiters_);
+  weft__spin_unlock_word(&c->lock_);
   unpark_list(list, 0);
 }
 
@@ -284,32 +282,32 @@ int weft_sem_acquire(weft_sem *s) { return weft_sem_acquire_until(s, 0); }
 int weft_sem_acquire_until(weft_sem *s, uint64_t deadline_ns) {
   if (!s)
     return -EINVAL;
-  weft__spin_lock_word((&s->lock_));
+  weft__spin_lock_word(&s->lock_);
   if (s->count_ > 0) {
     s->count_--;
-    weft__spin_unlock_word((&s->lock_));
+    weft__spin_unlock_word(&s->lock_);
     return 0;
   }
   weft__waiter w = {.co = weft__self_or_foreign()};
   /* A claim by weft_sem_release hands us its permit. */
-  return wait_on((&s->lock_), QUEUE(&s->waiters_), &w, false, deadline_ns);
+  return wait_on(&s->lock_, &s->waiters_, &w, false, deadline_ns);
 }
 
 int weft_sem_tryacquire(weft_sem *s) {
   if (!s)
     return -EINVAL;
-  weft__spin_lock_word((&s->lock_));
+  weft__spin_lock_word(&s->lock_);
   int rc = s->count_ > 0 ? (s->count_--, 0) : -EAGAIN;
-  weft__spin_unlock_word((&s->lock_));
+  weft__spin_unlock_word(&s->lock_);
   return rc;
 }
 
 void weft_sem_release(weft_sem *s) {
-  weft__spin_lock_word((&s->lock_));
-  weft__waiter *w = weft__wq_claim(QUEUE(&s->waiters_));
+  weft__spin_lock_word(&s->lock_);
+  weft__waiter *w = weft__wq_claim(&s->waiters_);
   if (!w)
     s->count_++;
-  weft__spin_unlock_word((&s->lock_));
+  weft__spin_unlock_word(&s->lock_);
   if (w)
     weft__unpark(w->co, 0);
 }

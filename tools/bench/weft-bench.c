@@ -98,6 +98,16 @@ static void run(unsigned workers, void *(*fn)(void *), void *arg) {
     die("weft_run", rc);
 }
 
+/* Run fn twice at w workers: once at a tenth of the size (*size = n/10)
+ * to warm up, then measured at *size = n. */
+static void warm_then_run(unsigned w, void *(*fn)(void *), void *arg, long *size,
+                          long n) {
+  *size = n / 10 ? n / 10 : 1;
+  run(w, fn, arg);
+  *size = n;
+  run(w, fn, arg);
+}
+
 static void print_ns(const char *bench, unsigned workers, long n, double ms) {
   printf("{\"bench\":\"%s\",\"impl\":\"weft\",\"workers\":%u,\"n\":%ld,"
          "\"ns_per_op\":%.2f}\n",
@@ -197,10 +207,7 @@ static void *spawn_main(void *arg) {
 
 static void bench_spawn(unsigned w, long n) {
   double ms;
-  spawn_n = n / 10;
-  run(w, spawn_main, &ms);
-  spawn_n = n;
-  run(w, spawn_main, &ms);
+  warm_then_run(w, spawn_main, &ms, &spawn_n, n);
   print_ns("spawn", w, n, ms);
 }
 
@@ -493,10 +500,7 @@ static void *pp_main(void *arg) {
 
 static void bench_pingpong(unsigned w, long n) {
   double ms;
-  pp_n = n / 10 ? n / 10 : 1;
-  run(w, pp_main, &ms);
-  pp_n = n;
-  run(w, pp_main, &ms);
+  warm_then_run(w, pp_main, &ms, &pp_n, n);
   print_ns("pingpong", w, n, ms);
 }
 
@@ -582,10 +586,7 @@ static void *tp_main(void *arg) {
 
 static void bench_chan_throughput(unsigned w, long n) {
   double ms;
-  tp_n = n / 10 ? n / 10 : 1;
-  run(w, tp_main, &ms);
-  tp_n = n;
-  run(w, tp_main, &ms);
+  warm_then_run(w, tp_main, &ms, &tp_n, n);
   double per_s = (double)n / (ms / 1e3);
   printf("{\"bench\":\"chan_throughput\",\"impl\":\"weft\",\"workers\":%u,"
          "\"n\":%ld,\"req_per_s\":%.0f,\"msgs_per_s\":%.0f}\n",
