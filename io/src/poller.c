@@ -1,7 +1,7 @@
 /*
  * poller.c - the poller thread: one per runtime, started on first use,
  * named weft-poller. It owns an epoll instance, an eventfd to be woken,
- * and the runtime's timers (a min-heap by deadline, timer_heap.c). It
+ * and the runtime's timers (a hierarchical timing wheel, timer_wheel.c). It
  * never runs user code: it turns expired timers (and, as sockets land,
  * ready fds) into unparks, in batches, and leaves waking idle workers to
  * sched's wake rule (weft__unpark_batch: one inject, one wake; a woken
@@ -10,18 +10,28 @@
  * It is sched's driver (sched/src/internal.h, weft__driver_ops): io
  * installs it when linked, and sched's deadlines arm timers through it.
  *
- * Timer life, with state in weft__timer.state (the timer is on the
- * waiting coroutine's stack):
- *   T1. arm: under the lock, push on the heap (ARMED); if it is now the
- *       earliest and the poller sleeps past it, lower the poller's wake-up
- *       and write the eventfd once (no re-arming of anything per timer);
- *   T2. the poller, under the lock, pops every expired timer (FIRING);
- *       then, unlocked, copies co / gen / result out of each, claims the
- *       wait of that generation (park.c W3), sets DONE (release) and never
- *       touches the timer again; finally it unparks what it claimed;
- *   T3. disarm (the wait ended): under the lock, an ARMED timer leaves the
- *       heap; a FIRING one is waited for until DONE (a few instructions),
- *       so that when disarm returns the stack frame may go.
+ * Timer life. The weft__timer is in the waiting coroutine's frame; the
+ * poller keeps a node of its own for it in the wheel (timer_wheel.h says
+ * why); the timer's .drv / .drv_seq name the node and its sequence number
+ * at arm, which changes when the node is freed. Node states: ARMED, FIRING.
+ *   T1. arm: under the lock, add a node to the wheel (ARMED); if it will
+ *       expire before the poller next looks, lower the poller's wake-up
+ *       and write the eventfd once (no re-arming per timer);
+ *   T2. the poller, under the lock, takes every expired node (FIRING);
+ *       then, unlocked, reads co / gen / result from each and claims the
+ *       wait of that generation (park.c W3); then, under the lock once
+ *       more, frees the batch's nodes (each free bumps seq, release);
+ *       finally it unparks what it claimed. It touches a coroutine after
+ *       freeing its node only if it claimed the wait, and then that
+ *       coroutine cannot run until this unpark.
+ *   T3. disarm (the wait ended, by the timer or otherwise): a node whose
+ *       seq moved on was fired and freed: nothing to do, and no lock (a
+ *       woken sleeper's usual path: T2 frees before it unparks). Else
+ *       under the lock an ARMED node leaves the wheel and is freed; a
+ *       FIRING one is waited for until its seq moves (a few instructions),
+ *       so that once disarm returns the poller no longer touches the
+ *       coroutine. (A node's seq is 32 bits: a disarmer would have to stall
+ *       while its own node is freed and reused 2^32 times to be fooled.)
  * rt->driver_pending counts armed timers, so weft_run's deadlock check
  * does not report coroutines that a timer will wake.
  *
@@ -41,10 +51,10 @@
 #include "internal.h"
 #include "dns.h"
 #include "fd.h"
-#include "timer_heap.h"
+#include "timer_wheel.h"
 #include "weft/io.h"
 
-enum { T_IDLE = 0, T_ARMED, T_FIRING, T_DONE };
+enum { T_ARMED = 1, T_FIRING };
 #define BATCH 256
 #define NEVER UINT64_MAX
 #define EVENTFD_TAG UINT64_MAX /* epoll data of the eventfd; fds carry fd|seq */
@@ -55,8 +65,8 @@ typedef struct poller {
   struct weft_runtime *rt;
   int epfd, evfd;
   pthread_t thread;
-  weft__spinlock lock; /* heap, sleep_until, stopping */
-  weft__theap heap;
+  weft__spinlock lock; /* wheel, sleep_until, stopping */
+  weft__twheel wheel;
   uint64_t sleep_until; /* when the poller will look at timers next */
   bool stopping;
 } poller;
@@ -71,22 +81,23 @@ static void poke(poller *p) {
 
 /* ---- the thread ------------------------------------------------------------- */
 
-static void fire(poller *p, weft__timer **fired, size_t n) { /* T2 */
+static void fire(poller *p, weft__tnode **fired, size_t n) { /* T2 */
   weft_co *cos[BATCH];
   int res[BATCH];
   size_t k = 0;
+  for (size_t i = 0; i + 4 < n; i++) /* the records are cold: ask early */
+    __builtin_prefetch(fired[i]->co, 1);
   for (size_t i = 0; i < n; i++) {
-    weft__timer *t = fired[i];
-    weft_co *co = t->co;
-    uint32_t gen = t->gen;
-    int result = t->result;
-    bool claimed = weft__wait_claim_gen(co, gen);
-    weft__st_rel(&t->state, T_DONE); /* t may vanish from here on */
-    if (claimed) {
-      cos[k] = co;
-      res[k++] = result;
+    weft__tnode *t = fired[i];
+    if (weft__wait_claim_gen(t->co, t->gen)) {
+      cos[k] = t->co;
+      res[k++] = t->result;
     }
   }
+  weft__spin_lock(&p->lock);
+  for (size_t i = 0; i < n; i++)
+    weft__twheel_node_free(&p->wheel, fired[i]);
+  weft__spin_unlock(&p->lock);
   weft__add_ar(&p->rt->driver_pending, (uint32_t)-(int32_t)n);
   if (k)
     weft__unpark_batch(p->rt, cos, res, k);
@@ -99,7 +110,7 @@ static void *poller_main(void *arg) {
   pthread_sigmask(SIG_BLOCK, &all, NULL);
   pthread_setname_np(pthread_self(), "weft-poller");
   struct epoll_event evs[64];
-  weft__timer *fired[BATCH];
+  weft__tnode *fired[BATCH];
   for (;;) {
     weft__spin_lock(&p->lock);
     if (p->stopping) {
@@ -107,14 +118,10 @@ static void *poller_main(void *arg) {
       break;
     }
     uint64_t now = weft__now_ns();
-    size_t n = 0;
-    weft__timer *t;
-    while (n < BATCH && weft__theap_min_deadline(&p->heap) <= now) {
-      t = weft__theap_pop(&p->heap);
-      weft__st_rlx(&t->state, T_FIRING);
-      fired[n++] = t;
-    }
-    uint64_t next = weft__theap_min_deadline(&p->heap);
+    size_t n = weft__twheel_expire(&p->wheel, now, fired, BATCH);
+    for (size_t i = 0; i < n; i++)
+      weft__st_rlx(&fired[i]->state, T_FIRING);
+    uint64_t next = weft__twheel_next(&p->wheel);
     p->sleep_until = n == BATCH ? 0 : next;
     weft__spin_unlock(&p->lock);
     if (n)
@@ -165,6 +172,7 @@ static poller *poller_get(struct weft_runtime *rt, int *err) {
   }
   p->rt = rt;
   p->sleep_until = NEVER;
+  weft__twheel_init(&p->wheel, weft__now_ns());
   p->epfd = epoll_create1(EPOLL_CLOEXEC);
   p->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EVENTFD_TAG};
@@ -210,7 +218,7 @@ static void poller_stop(struct weft_runtime *rt) {
   pthread_join(p->thread, NULL);
   /* Timers still armed belong to coroutines the runtime will never
    * resume: drop them with their stacks. */
-  weft__theap_free(&p->heap);
+  weft__twheel_free(&p->wheel);
   weft__dns_free(p->dns);
   weft__fdtab_free(p->io.tab);
   close(p->epfd);
@@ -227,15 +235,19 @@ static int timer_arm(struct weft_runtime *rt, weft__timer *t) { /* T1 */
   if (!p)
     return err;
   weft__spin_lock(&p->lock);
-  weft__st_rlx(&t->state, T_ARMED);
-  if (weft__theap_push(&p->heap, t)) {
+  weft__tnode *n = weft__twheel_add(&p->wheel, t);
+  if (!n) {
     weft__spin_unlock(&p->lock);
     return -ENOMEM;
   }
+  weft__st_rlx(&n->state, T_ARMED);
+  t->drv = n;
+  t->drv_seq = n->seq;
   weft__add_ar(&rt->driver_pending, 1);
-  bool wake = t->deadline_ns < p->sleep_until;
+  uint64_t due = weft__twheel_due(&p->wheel, t->deadline_ns);
+  bool wake = due < p->sleep_until;
   if (wake)
-    p->sleep_until = t->deadline_ns;
+    p->sleep_until = due;
   weft__spin_unlock(&p->lock);
   if (wake)
     poke(p);
@@ -243,15 +255,20 @@ static int timer_arm(struct weft_runtime *rt, weft__timer *t) { /* T1 */
 }
 
 static void timer_disarm(struct weft_runtime *rt, weft__timer *t) { /* T3 */
+  weft__tnode *n = t->drv;
+  if (weft__ld_acq(&n->seq) != t->drv_seq)
+    return; /* fired and freed */
   poller *p = rt->driver_ctx;
   weft__spin_lock(&p->lock);
-  if (weft__ld_rlx(&t->state) == T_ARMED) {
-    weft__theap_remove(&p->heap, t);
-    weft__st_rlx(&t->state, T_DONE);
+  if (weft__ld_rlx(&n->seq) == t->drv_seq && weft__ld_rlx(&n->state) == T_ARMED) {
+    weft__twheel_del(&p->wheel, n);
+    weft__twheel_node_free(&p->wheel, n);
+    weft__spin_unlock(&p->lock);
     weft__add_ar(&rt->driver_pending, (uint32_t)-1);
+    return;
   }
   weft__spin_unlock(&p->lock);
-  while (weft__ld_acq(&t->state) != T_DONE)
+  while (weft__ld_acq(&n->seq) == t->drv_seq) /* FIRING: T2 frees it soon */
     weft__cpu_relax();
 }
 

@@ -203,10 +203,17 @@ struct weft_runtime {
   unsigned *idle_stack; /* indices of idle workers */
   unsigned idle_len;
 
-  /* Inject queue: coroutines from foreign threads, the poller, overflow. */
+  /* Inject queue: coroutines from foreign threads, the poller, overflow
+   * (runq.c). A circular array of pointers, so that pushing and taking a
+   * batch copies pointers and never walks cold coroutine records under
+   * the lock; a list through co->next only if the array cannot grow. */
   weft__spinlock inject_lock __attribute__((aligned(WEFT__CACHELINE)));
-  weft_co *inject_head, *inject_tail;
-  uint32_t inject_len; /* atomic; read without the lock as a hint */
+  weft_co **inject_q;   /* inject_cap slots, a power of two (or 0) */
+  uint32_t inject_cap;
+  uint32_t inject_first; /* index of the oldest in inject_q */
+  uint32_t inject_qlen;  /* how many are in inject_q */
+  weft_co *inject_over_head, *inject_over_tail; /* out of memory only */
+  uint32_t inject_len; /* all of them; atomic, read without the lock as a hint */
 
   /* Stack registry: every mapping, live or pooled (stack.c). */
   weft__spinlock reg_lock __attribute__((aligned(WEFT__CACHELINE)));
@@ -249,8 +256,8 @@ WEFT__HIDDEN weft_co *weft__ring_pop_tail(weft__worker *w);
 WEFT__HIDDEN uint32_t weft__ring_len(const weft__worker *w);
 WEFT__HIDDEN weft_co *weft__ring_steal(weft__worker *thief,
                                        weft__worker *victim);
-WEFT__HIDDEN void weft__inject_push(struct weft_runtime *rt, weft_co *first,
-                                    weft_co *last, uint32_t n);
+WEFT__HIDDEN void weft__inject_push(struct weft_runtime *rt,
+                                    weft_co *const *cos, uint32_t n);
 WEFT__HIDDEN weft_co *weft__inject_pop(struct weft_runtime *rt);
 WEFT__HIDDEN weft_co *weft__inject_pop_batch(struct weft_runtime *rt,
                                              weft__worker *w);
@@ -358,8 +365,8 @@ typedef struct weft__timer {
   weft_co *co;
   uint32_t gen;
   int result;
-  size_t slot;    /* the driver's bookkeeping */
-  uint32_t state; /* the driver's bookkeeping */
+  void *drv;        /* the driver's bookkeeping (io: its timer node, */
+  uint32_t drv_seq; /* and that node's sequence number at arm) */
 } weft__timer;
 
 typedef struct weft__driver_ops {
@@ -376,7 +383,8 @@ WEFT_API uint64_t weft__now_ns(void);
 WEFT_API int weft__wait_park_until(weft_co *co, weft__park_reason why,
                                        void (*unlock)(void *), void *arg,
                                        uint64_t deadline_ns);
-/* Unpark many at once (the poller's batches): one inject, one wake. */
+/* Unpark many at once (the poller's batches): one inject, one wake. The
+ * array is reused as scratch (cos[] holds garbage afterwards). */
 WEFT_API void weft__unpark_batch(struct weft_runtime *rt, weft_co **cos,
                                  const int *results, size_t n);
 

@@ -190,9 +190,8 @@ void weft__unpark(weft_co *co, int result) {
 
 void weft__unpark_batch(struct weft_runtime *rt, weft_co **cos,
                         const int *results, size_t n) {
-  weft_co *first = NULL, *last = NULL;
   uint32_t queued = 0;
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n; i++) { /* cos[] is reused for those to queue */
     weft_co *co = cos[i];
     if (!unpark_state(co, results[i]))
       continue;
@@ -200,16 +199,10 @@ void weft__unpark_batch(struct weft_runtime *rt, weft_co **cos,
       weft__futex_wake(&co->state, 1);
       continue;
     }
-    co->next = NULL;
-    if (last)
-      last->next = co;
-    else
-      first = co;
-    last = co;
-    queued++;
+    cos[queued++] = co;
   }
   if (queued) {
-    weft__inject_push(rt, first, last, queued);
+    weft__inject_push(rt, cos, queued);
     weft__wake_one(rt); /* a woken searcher wakes the next (worker.c) */
   }
 }

@@ -61,16 +61,13 @@ static bool ring_overflow(weft__worker *w, uint64_t hw, uint32_t t,
                           weft_co *co) {
   uint32_t h = HEAD_INDEX(hw);
   uint32_t n = (t - h) / 2;
-  weft_co *batch[WEFT__RING_SIZE / 2];
+  weft_co *batch[WEFT__RING_SIZE / 2 + 1];
   for (uint32_t i = 0; i < n; i++)
     batch[i] = SLOT_CO(weft__ld_rlx(&w->ring[(h + i) & WEFT__RING_MASK]));
   if (!weft__cas_ar(&w->head, &hw, HEAD_MAKE(HEAD_VER(hw), h + n)))
     return false;
-  for (uint32_t i = 0; i + 1 < n; i++)
-    batch[i]->next = batch[i + 1];
-  batch[n - 1]->next = co;
-  co->next = NULL;
-  weft__inject_push(w->rt, batch[0], co, n + 1);
+  batch[n] = co;
+  weft__inject_push(w->rt, batch, n + 1);
   return true;
 }
 
@@ -159,39 +156,84 @@ weft_co *weft__ring_steal(weft__worker *thief, weft__worker *victim) {
   return SLOT_CO(batch[0]);
 }
 
-void weft__inject_push(struct weft_runtime *rt, weft_co *first, weft_co *last,
+/* Double the array to hold at least need (under the lock; rare: the
+ * array keeps its size). False if memory is short. */
+static bool inject_grow(struct weft_runtime *rt, uint32_t need) {
+  uint32_t cap = rt->inject_cap ? rt->inject_cap : 256;
+  while (cap < need) {
+    if (cap > UINT32_MAX / 2)
+      return false;
+    cap *= 2;
+  }
+  weft_co **q = weft__malloc(cap * sizeof *q);
+  if (!q)
+    return false;
+  uint32_t mask = rt->inject_cap - 1;
+  for (uint32_t i = 0; i < rt->inject_qlen; i++)
+    q[i] = rt->inject_q[(rt->inject_first + i) & mask];
+  if (rt->inject_q)
+    weft__free(rt->inject_q, rt->inject_cap * sizeof *q);
+  rt->inject_q = q;
+  rt->inject_cap = cap;
+  rt->inject_first = 0;
+  return true;
+}
+
+void weft__inject_push(struct weft_runtime *rt, weft_co *const *cos,
                        uint32_t n) {
-  last->next = NULL;
   weft__spin_lock(&rt->inject_lock);
-  if (rt->inject_tail)
-    rt->inject_tail->next = first;
-  else
-    rt->inject_head = first;
-  rt->inject_tail = last;
+  uint32_t i = 0;
+  if (!rt->inject_over_head &&
+      (rt->inject_qlen + n <= rt->inject_cap ||
+       inject_grow(rt, rt->inject_qlen + n))) {
+    uint32_t mask = rt->inject_cap - 1;
+    for (; i < n; i++)
+      rt->inject_q[(rt->inject_first + rt->inject_qlen + i) & mask] = cos[i];
+    rt->inject_qlen += n;
+  }
+  for (; i < n; i++) { /* out of memory: the list keeps them, in order */
+    cos[i]->next = NULL;
+    if (rt->inject_over_tail)
+      rt->inject_over_tail->next = cos[i];
+    else
+      rt->inject_over_head = cos[i];
+    rt->inject_over_tail = cos[i];
+  }
   weft__st_rlx(&rt->inject_len, rt->inject_len + n);
   weft__spin_unlock(&rt->inject_lock);
 }
 
+/* Take the oldest one, for the caller to run; up to max - 1 more go to
+ * w's ring (the caller made room). The array drains before the list. */
 static weft_co *inject_take(struct weft_runtime *rt, uint32_t max,
                             weft__worker *w) {
   if (weft__ld_rlx(&rt->inject_len) == 0)
     return NULL;
   weft__spin_lock(&rt->inject_lock);
-  uint32_t len = rt->inject_len;
-  uint32_t n = len < max ? len : max;
-  weft_co *first = rt->inject_head, *co = first;
-  for (uint32_t i = 1; i < n; i++) {
-    co = co->next;
-    weft__ring_push(w, co);
+  weft_co *first = NULL;
+  uint32_t n = 0;
+  if (rt->inject_qlen) {
+    uint32_t mask = rt->inject_cap - 1;
+    n = rt->inject_qlen < max ? rt->inject_qlen : max;
+    first = rt->inject_q[rt->inject_first];
+    for (uint32_t i = 1; i < n; i++)
+      weft__ring_push(w, rt->inject_q[(rt->inject_first + i) & mask]);
+    rt->inject_first = (rt->inject_first + n) & mask;
+    rt->inject_qlen -= n;
+  } else if (rt->inject_over_head) {
+    first = rt->inject_over_head;
+    weft_co *co = first;
+    for (n = 1; n < max && co->next; n++) {
+      co = co->next;
+      weft__ring_push(w, co);
+    }
+    rt->inject_over_head = co->next;
+    if (!rt->inject_over_head)
+      rt->inject_over_tail = NULL;
   }
-  if (n) {
-    rt->inject_head = co->next;
-    if (!rt->inject_head)
-      rt->inject_tail = NULL;
-    weft__st_rlx(&rt->inject_len, len - n);
-  }
+  weft__st_rlx(&rt->inject_len, rt->inject_len - n);
   weft__spin_unlock(&rt->inject_lock);
-  return n ? first : NULL;
+  return first;
 }
 
 weft_co *weft__inject_pop(struct weft_runtime *rt) {
@@ -231,7 +273,7 @@ void weft__make_runnable(weft__worker *w, struct weft_runtime *rt, weft_co *co,
     }
     weft__ring_push(w, co);
   } else {
-    weft__inject_push(rt, co, co, 1);
+    weft__inject_push(rt, &co, 1);
   }
   weft__wake_one(rt);
 }

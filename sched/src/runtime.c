@@ -102,6 +102,8 @@ static int resolve_config(const weft_config *cfg, unsigned *workers,
 
 static void free_runtime(struct weft_runtime *rt) {
   pthread_mutex_destroy(&rt->idle_lock);
+  if (rt->inject_q)
+    weft__free(rt->inject_q, rt->inject_cap * sizeof *rt->inject_q);
   weft__free(rt->idle_stack, rt->nworkers * sizeof *rt->idle_stack);
   weft__free(rt->workers, rt->nworkers * sizeof *rt->workers);
   weft__free(rt, sizeof *rt);
@@ -189,7 +191,7 @@ int weft_runtime_spawn(weft_runtime *rt, weft_co **out, void *(*fn)(void *),
     return rc;
   if (out)
     *out = co;
-  weft__inject_push(rt, co, co, 1);
+  weft__inject_push(rt, &co, 1);
   weft__wake_one(rt);
   return 0;
 }
