@@ -20,7 +20,8 @@
  *       CANCELLED; if that finds DONE it waits for `released` and frees.
  * Servers: /etc/resolv.conf, unless WEFT_DNS_SERVERS ("127.0.0.1:5353,
  * 10.0.0.1") says otherwise; /etc/hosts is read first (c-ares "fb").
- * Errors are WEFT_EDNS_* codes, one per cause.
+ * Errors are WEFT_EDNS_* codes, one per cause (with one server, c-ares is
+ * told to pass SERVFAIL and REFUSED answers through: see channel_init).
  *
  * On the poller, before a request goes on the wire: a small cache (512
  * slots, keyed by the whole question) answers it if a previous answer's
@@ -93,6 +94,7 @@ static int map_status(int s) {
   case ARES_ENONAME:
     return WEFT_EDNS_NOTFOUND;
   case ARES_ESERVFAIL:
+  case ARES_ENOTIMP: /* the server cannot answer this kind of question */
     return WEFT_EDNS_SERVFAIL;
   case ARES_ETIMEOUT:
     return WEFT_EDNS_TIMEOUT;
@@ -253,21 +255,40 @@ static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
     epoll_ctl(d->io->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
-static int channel_init(weft__dns *d) {
-  struct ares_options o = {.sock_state_cb = sock_state, .sock_state_cb_data = d,
+static int channel_open(weft__dns *d, int flags, struct ares_addr_port_node *servers) {
+  struct ares_options o = {.flags = flags, .sock_state_cb = sock_state, .sock_state_cb_data = d,
                            .lookups = (char *)"fb"};
-  int rc = ares_init_options(&d->channel, &o, ARES_OPT_SOCK_STATE_CB | ARES_OPT_LOOKUPS);
-  if (rc == ARES_SUCCESS) {
-    const char *servers = getenv("WEFT_DNS_SERVERS");
-    if (servers && *servers) {
-      int s = ares_set_servers_ports_csv(d->channel, servers);
-      if (s != ARES_SUCCESS) {
-        fprintf(stderr, "weft: WEFT_DNS_SERVERS=\"%s\": %s\n", servers, ares_strerror(s));
-        ares_destroy(d->channel);
-        rc = s;
-      }
-    }
+  int rc = ares_init_options(&d->channel, &o,
+                             (flags ? ARES_OPT_FLAGS : 0) | ARES_OPT_SOCK_STATE_CB |
+                                 ARES_OPT_LOOKUPS);
+  if (rc != ARES_SUCCESS)
+    return rc;
+  const char *env = getenv("WEFT_DNS_SERVERS");
+  if (servers)
+    rc = ares_set_servers_ports(d->channel, servers);
+  else if (env && *env && (rc = ares_set_servers_ports_csv(d->channel, env)) != ARES_SUCCESS)
+    fprintf(stderr, "weft: WEFT_DNS_SERVERS=\"%s\": %s\n", env, ares_strerror(rc));
+  if (rc != ARES_SUCCESS)
+    ares_destroy(d->channel);
+  return rc;
+}
+
+/* c-ares 1.18 takes a SERVFAIL or REFUSED answer as a sign of a broken
+ * server: it moves on to the next one, and when none is left (each tried
+ * `tries` times) ends the lookup with ECONNREFUSED, whatever the servers
+ * said. With a single server there is nowhere to move on to, so its
+ * channel passes those answers through (NOCHECKRESP) and the code names
+ * the cause; with several, failover wins, and a lookup every server
+ * failed reads WEFT_EDNS_REFUSED. */
+static int channel_init(weft__dns *d) {
+  int rc = channel_open(d, 0, NULL);
+  struct ares_addr_port_node *servers = NULL;
+  if (rc == ARES_SUCCESS && ares_get_servers_ports(d->channel, &servers) == ARES_SUCCESS &&
+      servers && !servers->next) {
+    ares_destroy(d->channel); /* no socket opened yet */
+    rc = channel_open(d, ARES_FLAG_NOCHECKRESP, servers);
   }
+  ares_free_data(servers);
   d->ready = rc == ARES_SUCCESS;
   d->init_status = rc;
   return rc;
