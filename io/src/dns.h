@@ -23,6 +23,5 @@ void weft__dns_event(weft__dns *d, uint64_t data, uint32_t events);
 
 /* poller.c */
 weft__dns *weft__dns_of(struct weft_runtime *rt);
-void weft__io_poke(weft__poller_io *io);
 
 #endif

@@ -36,7 +36,7 @@
 #include "fd.h"
 
 /* The top bit of the epoll data is dns.c's tag. */
-#define SEQ_MASK 0x7fffffffu
+#define SEQ_MASK 0x3fffffffu /* bits 32-61 of the event data: 62 and 63 tag others */
 #define DIR_READ 0
 #define DIR_WRITE 1
 

@@ -20,7 +20,32 @@ typedef struct weft__poller_io {
 
 /* The calling coroutine's poller, started on first use; NULL on a foreign
  * thread or failure (*err says which). */
-weft__poller_io *weft__io_current(int *err);
+WEFT_API weft__poller_io *weft__io_current(int *err);
+/* Wake the poller (it then runs every extension's poll). */
+WEFT_API void weft__io_poke(weft__poller_io *io);
+
+/* Poller extensions: a module above io (http) whose work runs on the
+ * poller thread, as DNS's does. Its fds go in io->epfd with event data
+ * WEFT__EXT_DATA(slot, payload); the poller hands the payload back to
+ * event(). poll() runs once a round, before the poller sleeps, and may
+ * lower *sleep_ns; free() runs when the runtime stops, after the poller
+ * thread has exited. */
+#define WEFT__EXT_TAG (1ull << 62)
+#define WEFT__EXT_SLOTS 4u
+#define WEFT__EXT_PAYLOAD ((1ull << 58) - 1)
+#define WEFT__EXT_DATA(slot, payload) \
+  (WEFT__EXT_TAG | (uint64_t)(slot) << 58 | ((payload) & WEFT__EXT_PAYLOAD))
+typedef struct weft__io_ext {
+  void (*poll)(void *ctx, uint64_t *sleep_ns);
+  void (*event)(void *ctx, uint64_t payload, uint32_t events);
+  void (*free)(void *ctx);
+} weft__io_ext;
+/* The context of extension `slot` on the calling coroutine's poller,
+ * made by make(io, arg) on first use (make returns NULL and sets *err to
+ * fail). NULL on a foreign thread or failure, *err says which. */
+WEFT_API void *weft__io_ext_get(unsigned slot, const weft__io_ext *ops,
+                                void *(*make)(weft__poller_io *io, int *err),
+                                int *err);
 
 weft__fdtab *weft__fdtab_new(void);
 void weft__fdtab_free(weft__fdtab *t);

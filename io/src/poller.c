@@ -69,6 +69,10 @@ typedef struct poller {
   weft__twheel wheel;
   uint64_t sleep_until; /* when the poller will look at timers next */
   bool stopping;
+  struct {
+    const weft__io_ext *ops;
+    void *ctx; /* published (release) after ops; read by the poller */
+  } ext[WEFT__EXT_SLOTS];
 } poller;
 
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -131,6 +135,11 @@ static void *poller_main(void *arg) {
     uint64_t now2 = weft__now_ns();
     uint64_t left = next == NEVER ? NEVER : next > now2 ? next - now2 : 0;
     weft__dns_poll(p->dns, &left);
+    for (unsigned i = 0; i < WEFT__EXT_SLOTS; i++) {
+      void *ctx = weft__ld_acq(&p->ext[i].ctx);
+      if (ctx)
+        p->ext[i].ops->poll(ctx, &left);
+    }
     struct timespec ts, *tsp = NULL;
     if (left != NEVER) {
       ts.tv_sec = (time_t)(left / 1000000000u);
@@ -145,6 +154,11 @@ static void *poller_main(void *arg) {
         (void)r;
       } else if (evs[i].data.u64 & WEFT__DNS_TAG) {
         weft__dns_event(p->dns, evs[i].data.u64, evs[i].events);
+      } else if (evs[i].data.u64 & WEFT__EXT_TAG) {
+        unsigned slot = (unsigned)(evs[i].data.u64 >> 58) & (WEFT__EXT_SLOTS - 1);
+        void *ctx = weft__ld_acq(&p->ext[slot].ctx);
+        if (ctx)
+          p->ext[slot].ops->event(ctx, evs[i].data.u64 & WEFT__EXT_PAYLOAD, evs[i].events);
       } else {
         weft__fd_event(&p->io, evs[i].data.u64, evs[i].events);
       }
@@ -219,6 +233,9 @@ static void poller_stop(struct weft_runtime *rt) {
   /* Timers still armed belong to coroutines the runtime will never
    * resume: drop them with their stacks. */
   weft__twheel_free(&p->wheel);
+  for (unsigned i = 0; i < WEFT__EXT_SLOTS; i++)
+    if (p->ext[i].ctx)
+      p->ext[i].ops->free(p->ext[i].ctx);
   weft__dns_free(p->dns);
   weft__fdtab_free(p->io.tab);
   close(p->epfd);
@@ -287,6 +304,29 @@ weft__poller_io *weft__io_current(int *err) {
   }
   poller *p = poller_get(w->rt, err);
   return p ? &p->io : NULL;
+}
+
+void *weft__io_ext_get(unsigned slot, const weft__io_ext *ops,
+                       void *(*make)(weft__poller_io *io, int *err), int *err) {
+  weft__poller_io *io = weft__io_current(err);
+  if (!io)
+    return NULL;
+  poller *p = (poller *)io;
+  void *ctx = weft__ld_acq(&p->ext[slot].ctx);
+  if (ctx)
+    return ctx;
+  pthread_mutex_lock(&start_lock);
+  ctx = p->ext[slot].ctx;
+  if (!ctx) {
+    ctx = make(io, err);
+    if (ctx) {
+      p->ext[slot].ops = ops;
+      weft__st_rel(&p->ext[slot].ctx, ctx);
+      poke(p); /* its first poll */
+    }
+  }
+  pthread_mutex_unlock(&start_lock);
+  return ctx;
 }
 
 static const weft__driver_ops io_driver = {

@@ -22,6 +22,17 @@ static const struct {
     {WEFT_EDNS_TIMEOUT, "DNS: timed out"},
     {WEFT_EDNS_REFUSED, "DNS: refused or unreachable"},
     {WEFT_EDNS_BADRESP, "DNS: malformed answer"},
+    {WEFT_EHTTP_URL, "HTTP: malformed URL"},
+    {WEFT_EHTTP_SCHEME, "HTTP: unsupported URL scheme (http and https only)"},
+    {WEFT_EHTTP_REFUSED, "HTTP: connection refused or host unreachable"},
+    {WEFT_EHTTP_RESET, "HTTP: connection broken before the response ended"},
+    {WEFT_EHTTP_TIMEOUT, "HTTP: timed out"},
+    {WEFT_EHTTP_TOOBIG, "HTTP: response body larger than allowed"},
+    {WEFT_EHTTP_TLS, "HTTP: TLS handshake or certificate verification failed"},
+    {WEFT_EHTTP_PROTOCOL, "HTTP: the server's answer is not valid HTTP"},
+    {WEFT_EHTTP_REDIRECTS, "HTTP: too many redirects"},
+    {WEFT_EHTTP_BODY, "HTTP: the request body's reader failed"},
+    {WEFT_EHTTP_FAILED, "HTTP: transfer failed"},
 };
 
 const char *weft_strerror(int code) {

@@ -39,6 +39,18 @@ enum {
   WEFT_EDNS_TIMEOUT = -1103,  /* no answer in time */
   WEFT_EDNS_REFUSED = -1104,  /* the server refused, or could not be reached */
   WEFT_EDNS_BADRESP = -1105,  /* a malformed answer (or name) */
+  /* HTTP (weft/http.h) */
+  WEFT_EHTTP_URL = -1201,       /* a malformed URL */
+  WEFT_EHTTP_SCHEME = -1202,    /* a scheme other than http or https */
+  WEFT_EHTTP_REFUSED = -1203,   /* the connection was refused or unreachable */
+  WEFT_EHTTP_RESET = -1204,     /* the connection broke before the response ended */
+  WEFT_EHTTP_TIMEOUT = -1205,   /* the connect or total timeout ran out */
+  WEFT_EHTTP_TOOBIG = -1206,    /* the body is larger than max_body */
+  WEFT_EHTTP_TLS = -1207,       /* TLS failed: handshake or certificate */
+  WEFT_EHTTP_PROTOCOL = -1208,  /* the server's answer is not valid HTTP */
+  WEFT_EHTTP_REDIRECTS = -1209, /* more redirects than allowed */
+  WEFT_EHTTP_BODY = -1210,      /* the request body's reader failed */
+  WEFT_EHTTP_FAILED = -1211,    /* another transfer failure */
 };
 
 typedef struct weft_co weft_co;           /* a coroutine handle */

@@ -1,0 +1,506 @@
+/*
+ * driver.c - libcurl's multi-socket interface on the poller thread.
+ *
+ * What it owns: every client's curl multi handle (weft__http_multi), as a
+ * poller extension (io/src/fd.h, slot WEFT__HTTP_EXT_SLOT): the poller
+ * calls poll() once a round and event() for curl's sockets, and nothing
+ * else ever calls into a multi handle, so curl sees one thread at a time.
+ *
+ * Protocol with the poller (io):
+ *   - curl's sockets go into the poller's epoll, level-triggered (curl's
+ *     socket callback says what it wants, and expects to be told again
+ *     while it stays true), with event data WEFT__EXT_DATA(slot, multi id
+ *     << 32 | fd). CURL_POLL_REMOVE means "stop watching", not "closed":
+ *     the fd is taken out of epoll, errors ignored (curl may have closed
+ *     it already, which took it out).
+ *   - curl's timer callback only records a deadline (timer_ns); poll()
+ *     runs curl's timeout once it has passed and lowers the poller's sleep
+ *     to it. Nothing is re-armed per callback: curl calls it with 0 on
+ *     every added transfer.
+ * Protocol with callers (http_internal.h): ops posted on the multi's
+ * queue (OP_ADD, OP_RESUME, OP_RELEASE), run at the start of poll();
+ * events and wake-ups back through x->lock, unparked in one batch at the
+ * end of each round.
+ *
+ * Why on the poller thread and not in a driver coroutine: a coroutine
+ * would need the poller to wake it for every curl socket event and every
+ * curl timeout (an unpark and a worker hop per event), and would hold a
+ * worker while curl parses; on the poller the event is handled where it
+ * arrives. Measured with tools/bench fetch (see CONTRIBUTING.md's table).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "http_internal.h"
+
+#define MAX_MULTIS 4096u
+#define WAKE_BATCH 256u
+
+struct weft__http_driver {
+  weft__poller_io *io;
+  weft__spinlock lock; /* multis[] and nmultis */
+  weft__http_multi *multis[MAX_MULTIS];
+  unsigned nmultis; /* high-water mark of used ids */
+  weft_http_client *dflt; /* the runtime's default client */
+  /* Wake-ups gathered during a round (poller only). */
+  weft_co *wake[WAKE_BATCH];
+  int wake_rc[WAKE_BATCH];
+  unsigned nwake;
+};
+
+static void flush_wakes(weft__http_driver *d) {
+  if (d->nwake)
+    weft__unpark_batch(d->io->rt, d->wake, d->wake_rc, d->nwake);
+  d->nwake = 0;
+}
+
+/* Set bits in x->events and wake the caller if it waits (poller only). */
+static void signal_xfer(weft__http_driver *d, weft__xfer *x, uint32_t bits) {
+  weft__spin_lock(&x->lock);
+  x->events |= bits;
+  weft_co *co = x->waiter;
+  bool claimed = co && weft__wait_claim_gen(co, x->gen);
+  if (claimed)
+    x->waiter = NULL;
+  weft__spin_unlock(&x->lock);
+  if (!claimed)
+    return;
+  if (d->nwake == WAKE_BATCH)
+    flush_wakes(d);
+  d->wake[d->nwake] = co;
+  d->wake_rc[d->nwake++] = 0;
+}
+
+void weft__http_xfer_link(weft__xfer *x) {
+  weft__http_multi *m = x->m;
+  weft__spin_lock(&m->qlock);
+  x->allprev = NULL;
+  x->allnext = m->all;
+  if (m->all)
+    m->all->allprev = x;
+  m->all = x;
+  weft__spin_unlock(&m->qlock);
+}
+
+static void xfer_free(weft__xfer *x) {
+  weft__http_multi *m = x->m;
+  weft__spin_lock(&m->qlock);
+  if (x->allprev)
+    x->allprev->allnext = x->allnext;
+  else
+    m->all = x->allnext;
+  if (x->allnext)
+    x->allnext->allprev = x->allprev;
+  weft__spin_unlock(&m->qlock);
+  if (x->easy)
+    curl_easy_cleanup(x->easy);
+  curl_slist_free_all(x->resolve);
+  curl_slist_free_all(x->headers);
+  free(x->body.p);
+  free(x->hdr.p);
+  free(x->up.p);
+  weft__free(x, sizeof *x);
+}
+
+/* ---- curl's callbacks (on the poller, inside multi calls) --------------------- */
+
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp) {
+  (void)easy;
+  weft__http_multi *m = userp;
+  int epfd = m->d->io->epfd;
+  if (what == CURL_POLL_REMOVE) {
+    epoll_ctl(epfd, EPOLL_CTL_DEL, s, NULL);
+    return 0;
+  }
+  struct epoll_event ev = {
+      .events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0),
+      .data.u64 = WEFT__EXT_DATA(WEFT__HTTP_EXT_SLOT, (uint64_t)m->id << 32 | (uint32_t)s)};
+  int op = socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  if (epoll_ctl(epfd, op, s, &ev)) {
+    op = op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(epfd, op, s, &ev))
+      return -1; /* curl fails the transfer */
+  }
+  if (!socketp)
+    curl_multi_assign(m->multi, s, m);
+  return 0;
+}
+
+static int on_timer(CURLM *multi, long ms, void *userp) {
+  (void)multi;
+  weft__http_multi *m = userp;
+  m->timer_ns = ms < 0 ? UINT64_MAX : weft__now_ns() + (uint64_t)ms * 1000000u;
+  return 0;
+}
+
+/* ---- a transfer's callbacks (on the poller) ------------------------------------- */
+
+
+static bool buf_append(weft__buf *b, const char *p, size_t n) {
+  if (b->off && b->off == b->len)
+    b->off = b->len = 0;
+  if (b->len + n + 1 > b->cap) {
+    if (b->off) { /* slide the unread part to the front first */
+      memmove(b->p, b->p + b->off, b->len - b->off);
+      b->len -= b->off;
+      b->off = 0;
+    }
+    size_t cap = b->cap ? b->cap : 16384;
+    while (cap < b->len + n + 1)
+      cap *= 2;
+    if (cap != b->cap) {
+      char *q = realloc(b->p, cap);
+      if (!q)
+        return false;
+      b->p = q;
+      b->cap = cap;
+    }
+  }
+  memcpy(b->p + b->len, p, n);
+  b->len += n;
+  b->p[b->len] = '\0';
+  return true;
+}
+
+size_t weft__http_on_write(char *p, size_t size, size_t n, void *arg) {
+  (void)size; /* always 1 */
+  weft__xfer *x = arg;
+  weft__spin_lock(&x->lock);
+  if (x->stream && x->body.len - x->body.off >= WEFT__STREAM_WINDOW) {
+    x->paused_write = true; /* the reader is behind: curl keeps p for later */
+    weft__spin_unlock(&x->lock);
+    return CURL_WRITEFUNC_PAUSE;
+  }
+  if (!x->stream && x->body.len + n > x->max_body) {
+    x->too_big = true;
+    weft__spin_unlock(&x->lock);
+    return 0; /* CURLE_WRITE_ERROR */
+  }
+  bool ok = buf_append(&x->body, p, n);
+  weft__spin_unlock(&x->lock);
+  if (!ok)
+    return 0;
+  if (x->stream)
+    signal_xfer(x->m->d, x, X_DATA);
+  return n;
+}
+
+size_t weft__http_on_header(char *p, size_t size, size_t n, void *arg) {
+  (void)size;
+  weft__xfer *x = arg;
+  bool status_line = n >= 5 && memcmp(p, "HTTP/", 5) == 0;
+  bool end = (n == 2 && p[0] == '\r') || (n == 1 && p[0] == '\n');
+  weft__spin_lock(&x->lock);
+  if (status_line) /* a new response (after a 1xx): its headers replace */
+    x->hdr.len = x->hdr.off = 0;
+  bool ok = buf_append(&x->hdr, p, n);
+  weft__spin_unlock(&x->lock);
+  if (!ok)
+    return 0;
+  if (end) {
+    long code = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+    if (code >= 200)
+      signal_xfer(x->m->d, x, X_HEADERS);
+  }
+  return n;
+}
+
+size_t weft__http_on_read(char *p, size_t size, size_t n, void *arg) {
+  (void)size;
+  weft__xfer *x = arg;
+  weft__spin_lock(&x->lock);
+  size_t have = x->up.len - x->up.off;
+  if (have) {
+    size_t k = have < n ? have : n;
+    memcpy(p, x->up.p + x->up.off, k);
+    x->up.off += k;
+    bool empty = x->up.off == x->up.len;
+    bool eof = x->up_eof;
+    weft__spin_unlock(&x->lock);
+    if (empty && !eof)
+      signal_xfer(x->m->d, x, X_UPLOAD); /* fetch the next piece meanwhile */
+    return k;
+  }
+  if (x->up_eof) {
+    weft__spin_unlock(&x->lock);
+    return x->body_failed ? CURL_READFUNC_ABORT : 0;
+  }
+  x->paused_read = true;
+  weft__spin_unlock(&x->lock);
+  signal_xfer(x->m->d, x, X_UPLOAD);
+  return CURL_READFUNC_PAUSE;
+}
+
+/* ---- completions and ops ----------------------------------------------------- */
+
+static void reap(weft__http_multi *m) {
+  CURLMsg *msg;
+  int left;
+  while ((msg = curl_multi_info_read(m->multi, &left))) {
+    if (msg->msg != CURLMSG_DONE)
+      continue;
+    weft__xfer *x;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+    CURLcode rc = msg->data.result;
+    curl_multi_remove_handle(m->multi, x->easy); /* msg is gone after this */
+    x->in_multi = false;
+    m->inflight--;
+    x->result = rc;
+    signal_xfer(m->d, x, X_DONE | X_HEADERS);
+  }
+}
+
+static void run_ops(weft__http_multi *m) {
+  weft__spin_lock(&m->qlock);
+  weft__xfer *x = m->qhead;
+  m->qhead = m->qtail = NULL;
+  weft__spin_unlock(&m->qlock);
+  while (x) {
+    weft__spin_lock(&m->qlock);
+    weft__xfer *next = x->qnext;
+    uint32_t ops = x->ops;
+    x->ops = 0;
+    x->queued = false;
+    weft__spin_unlock(&m->qlock);
+    if (ops & OP_RELEASE) {
+      if (x->in_multi) {
+        curl_multi_remove_handle(m->multi, x->easy);
+        m->inflight--;
+      }
+      xfer_free(x);
+    } else {
+      if (ops & OP_ADD) {
+        CURLMcode mc = curl_multi_add_handle(m->multi, x->easy);
+        if (mc == CURLM_OK) {
+          x->in_multi = true;
+          m->inflight++;
+        } else {
+          x->result = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
+          signal_xfer(m->d, x, X_DONE | X_HEADERS);
+        }
+      }
+      if ((ops & OP_RESUME) && x->in_multi) {
+        weft__spin_lock(&x->lock);
+        x->paused_write = x->paused_read = false;
+        weft__spin_unlock(&x->lock);
+        curl_easy_pause(x->easy, CURLPAUSE_CONT); /* may call back at once */
+      }
+    }
+    x = next;
+  }
+}
+
+void weft__http_post(weft__xfer *x, uint32_t ops, bool poke) {
+  weft__http_multi *m = x->m;
+  weft__spin_lock(&m->qlock);
+  x->ops |= ops;
+  if (!x->queued) {
+    x->queued = true;
+    x->qnext = NULL;
+    if (m->qtail)
+      m->qtail->qnext = x;
+    else
+      m->qhead = x;
+    m->qtail = x;
+  }
+  weft__spin_unlock(&m->qlock);
+  if (poke)
+    weft__io_poke(m->d->io);
+}
+
+/* ---- the poller extension -------------------------------------------------------- */
+
+static void multi_free(weft__http_multi *m) {
+  /* Transfers left belong to coroutines that will never run again (the
+   * runtime stops): free them with their handles. */
+  run_ops(m);
+  while (m->all) {
+    weft__xfer *x = m->all;
+    if (x->in_multi)
+      curl_multi_remove_handle(m->multi, x->easy);
+    xfer_free(x);
+  }
+  curl_multi_cleanup(m->multi);
+  if (m->client && !weft__ld_acq(&m->dead)) {
+    m->client->m = NULL; /* the client may be used again in another runtime */
+    m->client->rt = NULL;
+  }
+  weft__free(m, sizeof *m);
+}
+
+static void ext_poll(void *ctx, uint64_t *sleep_ns) {
+  weft__http_driver *d = ctx;
+  weft__spin_lock(&d->lock);
+  unsigned n = d->nmultis;
+  weft__spin_unlock(&d->lock);
+  uint64_t now = weft__now_ns();
+  for (unsigned i = 0; i < n; i++) {
+    weft__spin_lock(&d->lock);
+    weft__http_multi *m = d->multis[i];
+    weft__spin_unlock(&d->lock);
+    if (!m)
+      continue;
+    run_ops(m);
+    if (m->timer_ns <= now) {
+      m->timer_ns = UINT64_MAX;
+      curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &m->running);
+      reap(m);
+      now = weft__now_ns();
+    }
+    if (weft__ld_acq(&m->dead) && !m->all) {
+      weft__spin_lock(&d->lock);
+      d->multis[i] = NULL;
+      weft__spin_unlock(&d->lock);
+      multi_free(m);
+      continue;
+    }
+    if (m->timer_ns != UINT64_MAX) {
+      uint64_t left = m->timer_ns > now ? m->timer_ns - now : 0;
+      if (left < *sleep_ns)
+        *sleep_ns = left;
+    }
+  }
+  flush_wakes(d);
+}
+
+static void ext_event(void *ctx, uint64_t payload, uint32_t events) {
+  weft__http_driver *d = ctx;
+  unsigned id = (unsigned)(payload >> 32);
+  int fd = (int)(uint32_t)payload;
+  weft__spin_lock(&d->lock);
+  weft__http_multi *m = id < MAX_MULTIS ? d->multis[id] : NULL;
+  weft__spin_unlock(&d->lock);
+  if (!m)
+    return;
+  int bits = (events & EPOLLIN ? CURL_CSELECT_IN : 0) |
+             (events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+             (events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+  curl_multi_socket_action(m->multi, fd, bits, &m->running);
+  reap(m);
+  if (d->nwake >= WAKE_BATCH / 2)
+    flush_wakes(d);
+}
+
+static void ext_free(void *ctx) {
+  weft__http_driver *d = ctx;
+  weft_http_client *dflt = d->dflt;
+  for (unsigned i = 0; i < d->nmultis; i++)
+    if (d->multis[i])
+      multi_free(d->multis[i]);
+  if (dflt) {
+    free(dflt->ca_file);
+    free(dflt->user_agent);
+    weft__free(dflt, sizeof *dflt);
+  }
+  weft__free(d, sizeof *d);
+}
+
+static const weft__io_ext http_ext = {.poll = ext_poll, .event = ext_event, .free = ext_free};
+
+static CURLcode global_rc;
+static void global_init(void) { global_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+static void *driver_make(weft__poller_io *io, int *err) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, global_init);
+  if (global_rc != CURLE_OK) {
+    *err = -ENOMEM;
+    return NULL;
+  }
+  weft__http_driver *d = weft__calloc(1, sizeof *d);
+  if (!d) {
+    *err = -ENOMEM;
+    return NULL;
+  }
+  d->io = io;
+  return d;
+}
+
+weft__http_driver *weft__http_driver_get(int *err) {
+  return weft__io_ext_get(WEFT__HTTP_EXT_SLOT, &http_ext, driver_make, err);
+}
+
+int weft__http_multi_new(weft__http_driver *d, weft_http_client *c,
+                         weft__http_multi **out) {
+  weft__http_multi *m = weft__calloc(1, sizeof *m);
+  if (!m)
+    return -ENOMEM;
+  m->multi = curl_multi_init();
+  if (!m->multi) {
+    weft__free(m, sizeof *m);
+    return -ENOMEM;
+  }
+  m->d = d;
+  m->client = c;
+  m->timer_ns = UINT64_MAX;
+  const weft_http_client_config *cfg = &c->cfg;
+  curl_multi_setopt(m->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+  curl_multi_setopt(m->multi, CURLMOPT_SOCKETDATA, m);
+  curl_multi_setopt(m->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+  curl_multi_setopt(m->multi, CURLMOPT_TIMERDATA, m);
+  curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  curl_multi_setopt(m->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)cfg->max_conns);
+  curl_multi_setopt(m->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)cfg->max_conns_per_host);
+  curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS,
+                    (long)(cfg->max_idle_conns ? cfg->max_idle_conns : 64));
+  weft__spin_lock(&d->lock);
+  unsigned id = 0;
+  while (id < d->nmultis && d->multis[id])
+    id++;
+  if (id == MAX_MULTIS) {
+    weft__spin_unlock(&d->lock);
+    curl_multi_cleanup(m->multi);
+    weft__free(m, sizeof *m);
+    return -EMFILE;
+  }
+  m->id = id;
+  d->multis[id] = m;
+  if (id == d->nmultis)
+    d->nmultis++;
+  weft__spin_unlock(&d->lock);
+  *out = m;
+  return 0;
+}
+
+/* The client is gone: the poller frees its multi once nothing is left in
+ * it (ext_poll). */
+void weft__http_multi_retire(weft__http_multi *m) {
+  weft__st_rel(&m->dead, true);
+  weft__io_poke(m->d->io);
+}
+
+struct weft_runtime *weft__http_driver_rt(weft__http_driver *d) { return d->io->rt; }
+
+weft_http_client *weft__http_default_client(weft__http_driver *d) {
+  weft_http_client *c = weft__ld_acq(&d->dflt);
+  if (c)
+    return c;
+  weft__spin_lock(&d->lock);
+  c = d->dflt;
+  weft__spin_unlock(&d->lock);
+  if (c)
+    return c;
+  c = weft__calloc(1, sizeof *c);
+  if (!c)
+    return NULL;
+  c->is_default = true;
+  c->rt = d->io->rt;
+  if (weft__http_multi_new(d, c, &c->m)) {
+    weft__free(c, sizeof *c);
+    return NULL;
+  }
+  weft__spin_lock(&d->lock);
+  if (d->dflt) { /* another coroutine made one first */
+    weft__spin_unlock(&d->lock);
+    weft__http_multi_retire(c->m);
+    weft__free(c, sizeof *c);
+    return d->dflt;
+  }
+  weft__st_rel(&d->dflt, c);
+  weft__spin_unlock(&d->lock);
+  return c;
+}
