@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../check.h"
+#include "../dnsmasq.h"
 #include "weft/io.h"
 
 #define MS 1000000ull
@@ -29,128 +30,19 @@ static uint32_t first_v4(struct addrinfo *ai) {
   return 0;
 }
 
-/* ---- a dnsmasq of our own -------------------------------------------------------- */
+/* ---- a dnsmasq of our own (tests/dnsmasq.h) with n host records ----------------- */
 
-static pid_t dnsmasq_pid;
-static uint16_t dns_port;
-
-static uint16_t free_udp_port(void) {
-  int s = socket(AF_INET, SOCK_DGRAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  CHECK_EQ(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-  socklen_t l = sizeof a;
-  getsockname(s, (struct sockaddr *)&a, &l);
-  close(s);
-  return ntohs(a.sin_port);
-}
-
-static bool spawn_dnsmasq(int names);
-
-/* Start dnsmasq on a free port; another process may take the port between
- * our probe and dnsmasq's bind (tests run in parallel), so retry on a new
- * port until dnsmasq is up (it listens on TCP too: connect says when). */
+/* Name i answers 127.1.<i/256>.<i%256>. */
 static void start_dnsmasq(int names) {
-  for (int attempt = 0; attempt < 8; attempt++)
-    if (spawn_dnsmasq(names))
-      return;
-  CHECK(!"dnsmasq would not start");
-}
-
-static bool dnsmasq_up(void) {
-  for (int i = 0; i < 200; i++) { /* up to 10 s */
-    int st;
-    if (waitpid(dnsmasq_pid, &st, WNOHANG) == dnsmasq_pid)
-      return false; /* it exited: the port was taken */
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(dns_port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int ok = connect(s, (struct sockaddr *)&a, sizeof a) == 0;
-    close(s);
-    if (ok)
-      return true;
-    usleep(50000);
-  }
-  kill(dnsmasq_pid, SIGKILL);
-  waitpid(dnsmasq_pid, NULL, 0);
-  return false;
-}
-
-static char log_path[64], log_opt[96];
-
-/* How many queries for `name` reached dnsmasq (from its query log). */
-static int queries_for(const char *name) {
-  char want[128], line[512];
-  snprintf(want, sizeof want, "query[A] %s ", name);
-  FILE *f = fopen(log_path, "r");
-  int n = 0;
-  while (f && fgets(line, sizeof line, f))
-    n += strstr(line, want) != NULL;
-  if (f)
-    fclose(f);
-  return n;
-}
-
-static bool spawn_dnsmasq(int names) {
-  snprintf(log_path, sizeof log_path, "/tmp/weft-dnsmasq-%d.log", (int)getpid());
-  snprintf(log_opt, sizeof log_opt, "--log-facility=%s", log_path);
-  unlink(log_path);
-  const char *bin = "/usr/sbin/dnsmasq";
-  if (access(bin, X_OK) != 0) {
-    printf("skipped: %s is not installed (tools/deps installs it)\n", bin);
-    exit(SKIP);
-  }
-  dns_port = free_udp_port();
-  char port[32];
-  snprintf(port, sizeof port, "--port=%u", dns_port);
-  char **argv = calloc((size_t)names + 16, sizeof *argv);
-  int n = 0;
-  argv[n++] = (char *)bin;
-  argv[n++] = "--keep-in-foreground";
-  argv[n++] = "--no-resolv";
-  argv[n++] = "--no-hosts";
-  argv[n++] = "--conf-file=/dev/null";
-  argv[n++] = "--listen-address=127.0.0.1";
-  argv[n++] = "--bind-interfaces";
-  argv[n++] = "--user=root";
-  argv[n++] = "--pid-file=";
-  argv[n++] = port;
-  argv[n++] = "--cache-size=0";
-  argv[n++] = "--local=/weft.test/"; /* ours: unknown names are NXDOMAIN */
-  argv[n++] = "--local-ttl=60";      /* answers weft may cache */
-  argv[n++] = "--log-queries";
-  argv[n++] = log_opt;
-  int first_record = n;
+  char **recs = calloc((size_t)names + 1, sizeof *recs);
   for (int i = 0; i < names; i++) {
-    char *rec = malloc(80);
-    /* name i answers 127.1.<i/256>.<i%256> */
-    snprintf(rec, 80, "--host-record=h%d.weft.test,127.1.%d.%d", i, i / 256, i % 256);
-    argv[n++] = rec;
+    recs[i] = malloc(80);
+    snprintf(recs[i], 80, "--host-record=h%d.weft.test,127.1.%d.%d", i, i / 256, i % 256);
   }
-  argv[n] = NULL;
-  dnsmasq_pid = fork();
-  CHECK(dnsmasq_pid >= 0);
-  if (dnsmasq_pid == 0) {
-    execv(bin, argv);
-    _exit(127);
-  }
-  for (int i = first_record; i < n; i++) /* the host records we built */
-    free(argv[i]);
-  free(argv);
-  if (!dnsmasq_up())
-    return false;
-  char servers[64];
-  snprintf(servers, sizeof servers, "127.0.0.1:%u", dns_port);
-  setenv("WEFT_DNS_SERVERS", servers, 1);
-  return true;
-}
-
-static void stop_dnsmasq(void) {
-  if (dnsmasq_pid > 0) {
-    kill(dnsmasq_pid, SIGTERM);
-    waitpid(dnsmasq_pid, NULL, 0);
-    dnsmasq_pid = 0;
-  }
-  unlink(log_path);
+  start_dnsmasq_with(recs, names);
+  for (int i = 0; i < names; i++)
+    free(recs[i]);
+  free(recs);
 }
 
 /* dnsmasq needs a moment to bind: retry the first lookup. */
