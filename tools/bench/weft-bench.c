@@ -44,20 +44,58 @@
  *                  through a pool of 4 threads; "req_per_s" = round trips
  *                  per second. n = 200,000.
  *   sleep_gather   n coroutines, released together at t0, each sleeping
- *                  1 s; "ms" = t0 to the last wake-up, and the lateness
- *                  of each wake-up against t0 + 1 s: "late_p50_us",
- *                  "late_p99_us", "late_max_us", and "release_ms", when
- *                  the last one started sleeping. n = 100,000; no warm-up.
+ *                  1 s; "ms" = t0 to the last wake-up; the lateness of
+ *                  each wake-up against its own deadline (the time it
+ *                  called weft_sleep_ms + 1 s): "late_p50_us",
+ *                  "late_p99_us", "late_max_us"; and "release_ms", when
+ *                  the last one started sleeping (so ms ~ release_ms +
+ *                  1000 + the lateness of the last). n = 100,000; no
+ *                  warm-up.
  *   parked         n coroutines parked at once; resident memory from
  *                  /proc/self/statm before and after: "bytes_per_coroutine"
  *                  = delta RSS / n, plus "pte_bytes_per_coroutine" (page
  *                  tables, which RSS does not count). n = 1,000,000.
+ *   echo           weft's echo server (one coroutine per connection,
+ *                  weft_read then weft_write of what came, as
+ *                  examples/echo_server.c; TCP_NODELAY as Go sets it) on
+ *                  127.0.0.1:0 in a runtime of W workers, driven by
+ *                  weft-echo-load (tools/bench/echo_load.c: one epoll
+ *                  thread, n connections, one 64-byte message in flight
+ *                  on each, every echoed byte checked, 0.5 s warm-up then
+ *                  3 s measured). "req_per_s" = round trips per second as
+ *                  the client measured them, "round_trips", "secs". The
+ *                  client is found next to this binary or at
+ *                  $WEFT_ECHO_LOAD; $WEFT_ECHO_SECS and
+ *                  $WEFT_ECHO_LOAD_THREADS change its -d and -t. The peers
+ *                  (peers/c: a raw single-thread epoll server; peers/go: a
+ *                  goroutine per connection) run the same client. n = 64.
+ *   dns            n lookups, each of a name never asked before
+ *                  (n<i>.bench.test, so the TTL cache and the merging of
+ *                  identical questions in flight do not help), service
+ *                  "80", hints AF_UNSPEC + SOCK_STREAM, by 512 coroutines
+ *                  ($WEFT_BENCH_DNS_COROUTINES to change) taking indices
+ *                  from one counter (weft keeps at most 256 lookups, so
+ *                  512 A + AAAA queries, on the wire and queues the rest;
+ *                  a query lost to a full UDP buffer, at either end, costs
+ *                  c-ares's retry timeout, and it shows here), against
+ *                  dnsmasq on loopback answering *.bench.test with
+ *                  127.0.0.9 (tools/bench/bench_proc.h: the server in
+ *                  $WEFT_BENCH_DNS, which compare sets so every side asks
+ *                  the same one, else one started here); WEFT_DNS_SERVERS
+ *                  points weft at it. Every answer must be 127.0.0.9:80
+ *                  and nothing else. "req_per_s" = lookups per second.
+ *                  The peer is glibc getaddrinfo on 64 threads
+ *                  (peers/c). n = 100,000, after n/10 with other names.
  *
  * Timed benchmarks run once smaller to warm up first. Times are
  * CLOCK_MONOTONIC wall time.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -70,6 +108,8 @@
 #include "internal.h" /* parked uses the park protocol directly */
 #include "weft/io.h"
 #include "weft/sched.h"
+
+#include "bench_proc.h" /* echo's load client, dns's dnsmasq */
 
 static unsigned opt_workers;
 static long opt_n = -1;
@@ -593,6 +633,148 @@ static void bench_chan_throughput(unsigned w, long n) {
          w, n, per_s, per_s);
 }
 
+/* ---- echo ------------------------------------------------------------------ */
+
+static uint64_t echo_live; /* connections being served */
+
+static void *echo_serve(void *arg) { /* as examples/echo_server.c */
+  int fd = (int)(intptr_t)arg;
+  char buf[4096];
+  ssize_t n;
+  while ((n = weft_read(fd, buf, sizeof buf)) > 0)
+    if (weft_write(fd, buf, (size_t)n) < 0)
+      break;
+  weft_close(fd);
+  __atomic_fetch_sub(&echo_live, 1, __ATOMIC_RELEASE);
+  return NULL;
+}
+
+static void *echo_acceptor(void *arg) {
+  int lfd = (int)(intptr_t)arg;
+  for (;;) {
+    int fd = weft_accept(lfd, NULL, NULL);
+    if (fd < 0)
+      return NULL; /* -EBADF: echo_closer closed the listener */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* as Go does */
+    __atomic_fetch_add(&echo_live, 1, __ATOMIC_RELAXED);
+    int rc = weft_spawn(NULL, echo_serve, (void *)(intptr_t)fd);
+    if (rc)
+      die("spawn", rc);
+  }
+}
+
+static void *echo_closer(void *arg) {
+  weft_close((int)(intptr_t)arg); /* wakes the acceptor with -EBADF */
+  return NULL;
+}
+
+static void bench_echo(unsigned w, long n) {
+  weft_config c = config(w);
+  weft_runtime *rt;
+  int rc = weft_runtime_start(&c, &rt);
+  if (rc)
+    die("weft_runtime_start", rc);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  int lfd = weft_listen((struct sockaddr *)&a, sizeof a, 1024, 0);
+  if (lfd < 0)
+    die("weft_listen", lfd);
+  getsockname(lfd, (struct sockaddr *)&a, &len);
+  weft_co *acc, *closer;
+  if ((rc = weft_runtime_spawn(rt, &acc, echo_acceptor, (void *)(intptr_t)lfd)))
+    die("weft_runtime_spawn", rc);
+  bp_load l = bp_echo_load(ntohs(a.sin_port), (int)n, BP_ECHO_MSG);
+  /* Shut down in order: the listener, then the connections the client
+   * closed, then the runtime. */
+  if ((rc = weft_runtime_spawn(rt, &closer, echo_closer, (void *)(intptr_t)lfd)))
+    die("weft_runtime_spawn", rc);
+  weft_join(closer, NULL);
+  weft_join(acc, NULL);
+  for (int i = 0; i < 2000 && __atomic_load_n(&echo_live, __ATOMIC_ACQUIRE); i++)
+    usleep(1000);
+  weft_runtime_stop(rt);
+  printf("{\"bench\":\"echo\",\"impl\":\"weft\",\"workers\":%u,\"conns\":%ld,"
+         "\"msg_bytes\":%d,\"load_threads\":%d,\"secs\":%.3f,\"round_trips\":%lld,"
+         "\"req_per_s\":%.0f}\n",
+         w, n, BP_ECHO_MSG, l.threads, l.secs, l.round_trips, l.req_per_s);
+}
+
+/* ---- dns ------------------------------------------------------------------- */
+
+enum { DNS_COROUTINES = 512 };
+static int dns_coroutines = DNS_COROUTINES;
+static long dns_n, dns_next;
+static char dns_prefix;
+
+static void *dns_client(void *arg) {
+  (void)arg;
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+  uint32_t want = inet_addr(BP_DNS_ANSWER);
+  long i;
+  while ((i = __atomic_fetch_add(&dns_next, 1, __ATOMIC_RELAXED)) < dns_n) {
+    char name[64];
+    snprintf(name, sizeof name, "%c%ld." BP_DNS_DOMAIN, dns_prefix, i);
+    struct addrinfo *res = NULL;
+    int rc = weft_resolve(name, "80", &hints, &res);
+    if (rc) {
+      fprintf(stderr, "weft-bench: weft_resolve(%s): %s\n", name, weft_strerror(rc));
+      exit(1);
+    }
+    if (!res) {
+      fprintf(stderr, "weft-bench: %s: no address\n", name);
+      exit(1);
+    }
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+      struct sockaddr_in *sin = (struct sockaddr_in *)ai->ai_addr;
+      if (ai->ai_family != AF_INET || sin->sin_addr.s_addr != want ||
+          ntohs(sin->sin_port) != 80) {
+        fprintf(stderr, "weft-bench: %s: an answer other than %s:80 (family %d)\n",
+                name, BP_DNS_ANSWER, ai->ai_family);
+        exit(1);
+      }
+    }
+    weft_freeaddrinfo(res);
+  }
+  return NULL;
+}
+
+static void *dns_main(void *arg) {
+  double *ms = arg;
+  weft_co **c = calloc((size_t)dns_coroutines, sizeof *c);
+  dns_next = 0;
+  double t0 = now_ms();
+  for (int i = 0; i < dns_coroutines; i++) {
+    int rc = weft_spawn(&c[i], dns_client, NULL);
+    if (rc)
+      die("spawn", rc);
+  }
+  weft_gather(c, (size_t)dns_coroutines, NULL);
+  *ms = now_ms() - t0;
+  free(c);
+  return NULL;
+}
+
+static void bench_dns(unsigned w, long n) {
+  struct sockaddr_in sa;
+  char server[64];
+  bp_dns_start(&sa, server, sizeof server);
+  setenv("WEFT_DNS_SERVERS", server, 1);
+  const char *co = getenv("WEFT_BENCH_DNS_COROUTINES");
+  if (co && atoi(co) > 0)
+    dns_coroutines = atoi(co);
+  double ms;
+  dns_n = n / 10 ? n / 10 : 1; /* warm-up, with other names */
+  dns_prefix = 'w';
+  run(w, dns_main, &ms);
+  dns_n = n;
+  dns_prefix = 'n';
+  run(w, dns_main, &ms);
+  printf("{\"bench\":\"dns\",\"impl\":\"weft\",\"workers\":%u,\"n\":%ld,"
+         "\"server\":\"%s\",\"coroutines\":%d,\"req_per_s\":%.0f}\n",
+         w, n, server, dns_coroutines, (double)n / (ms / 1e3));
+}
+
 /* ---- offload ---------------------------------------------------------------- */
 
 static void *off_inc(void *arg) { return (void *)((uintptr_t)arg + 1); }
@@ -658,9 +840,9 @@ static void *sg_sleeper(void *arg) {
          !__atomic_compare_exchange_n(&sg_release_ns, &seen, started, 0,
                                       __ATOMIC_RELAXED, __ATOMIC_RELAXED))
     ;
+  uint64_t due = sg_t0 + started + 1000000000ull; /* its own deadline */
   weft_sleep_ms(1000);
   uint64_t now = weft_now_ns();
-  uint64_t due = sg_t0 + 1000000000ull;
   sg_late_us[i] = now > due ? (double)(now - due) / 1e3 : 0;
   weft_waitgroup_done(&sg_done);
   return NULL;
@@ -720,6 +902,8 @@ static const struct bench {
     {"mutex_contended", bench_mutex_contended, 4000000},
     {"chan_throughput", bench_chan_throughput, 10000000},
     {"offload", bench_offload, 200000},
+    {"echo", bench_echo, BP_ECHO_CONNS},
+    {"dns", bench_dns, 100000},
     {"sleep_gather", bench_sleep_gather, 100000},
 };
 

@@ -85,17 +85,29 @@
 //	               exits 1. The pool is started before the clock and stopped
 //	               after it. "req_per_s" = round trips per second (higher is
 //	               better). Default n = 200,000.
+//	echo           An echo server on 127.0.0.1:0 (echo.go), a goroutine per
+//	               connection reading up to 4 KiB and writing it back (Go sets
+//	               TCP_NODELAY), driven by weft-echo-load, the load client
+//	               weft-bench echo and the raw C peer (tools/bench/peers/c)
+//	               use too: n connections (default 64), one 64-byte message
+//	               in flight on each, every byte checked, 0.5 s warm-up and
+//	               3 s measured. The client is $WEFT_ECHO_LOAD (compare sets
+//	               it), else found next to this binary or in
+//	               ../tools/bench; $WEFT_ECHO_SECS and
+//	               $WEFT_ECHO_LOAD_THREADS pass -d and -t on. "req_per_s" =
+//	               round trips per second as the client measured them,
+//	               "round_trips", "secs".
 //	sleep_gather   n goroutines, all created first and then released
 //	               together by closing a channel; once all exist, runtime.GC()
 //	               runs (so that a collection set off by creating them does
 //	               not fall in the timed window), then t0 is taken right
-//	               before the release. Each calls time.Sleep(time.Second) once
-//	               released and, on waking, stores its lateness = (time.Now()
-//	               on waking) - (t0 + 1 s) in microseconds in its own slot of
-//	               a slice (so the delay between t0 and its call to Sleep
-//	               counts as lateness too); a sync.WaitGroup waits for all.
-//	               "ms" = wall time from t0 until wg.Wait() returns (ideally
-//	               just over 1000), "late_p50_us", "late_p99_us",
+//	               before the release. Each takes began = time.Now(), calls
+//	               time.Sleep(time.Second) and, on waking, stores its
+//	               lateness = (time.Now() on waking) - (began + 1 s) in
+//	               microseconds in its own slot of a slice; a
+//	               sync.WaitGroup waits for all. "release_ms" = the latest
+//	               began - t0. "ms" = wall time from t0 until wg.Wait()
+//	               returns (ideally just over 1000), "late_p50_us", "late_p99_us",
 //	               "late_max_us" from the n sorted latenesses (the p-th
 //	               percentile is the nearest-rank one: element ceil(p*n/100)
 //	               of the sorted values, counting from 1). No warm-up run:
@@ -150,6 +162,7 @@ var benches = []bench{
 	{"mutex_contended", 4_000_000, benchMutexContended},
 	{"chan_throughput", 10_000_000, benchChanThroughput},
 	{"offload", 200_000, benchOffload},
+	{"echo", 64, benchEcho},
 	{"sleep_gather", 100_000, benchSleepGather},
 }
 
@@ -684,6 +697,7 @@ func percentile(sorted []float64, p int) float64 {
 func benchSleepGather(w, n int) (int, []field) {
 	// No warm-up: every run sleeps a full second.
 	late := make([]float64, n) // microseconds, one slot per goroutine
+	started := make([]time.Duration, n) // when each called Sleep, after t0
 	start := make(chan struct{})
 	var t0 time.Time // written before close(start), so read safely after it
 	var wg sync.WaitGroup
@@ -692,9 +706,11 @@ func benchSleepGather(w, n int) (int, []field) {
 		go func(i int) {
 			defer wg.Done()
 			<-start
+			began := time.Now()
+			started[i] = began.Sub(t0)
 			time.Sleep(time.Second)
 			woke := time.Now()
-			late[i] = float64(woke.Sub(t0.Add(time.Second)).Nanoseconds()) / 1e3
+			late[i] = float64(woke.Sub(began.Add(time.Second)).Nanoseconds()) / 1e3
 		}(i)
 	}
 	// Collect the garbage of creating them now rather than in the window.
@@ -704,10 +720,17 @@ func benchSleepGather(w, n int) (int, []field) {
 	wg.Wait()
 	d := time.Since(t0)
 	sort.Float64s(late)
+	var release time.Duration
+	for _, s := range started {
+		if s > release {
+			release = s
+		}
+	}
 	return w, []field{
 		{"ms", ms(d)},
 		{"late_p50_us", round2(percentile(late, 50))},
 		{"late_p99_us", round2(percentile(late, 99))},
 		{"late_max_us", round2(late[n-1])},
+		{"release_ms", ms(release)},
 	}
 }

@@ -1,0 +1,237 @@
+/*
+ * bench_proc.h - the outside processes that weft-bench (weft-bench.c) and
+ * its raw C peer (peers/c/weft-bench-c.c) share, so both sides of a
+ * comparison set them up the same way:
+ *
+ *   - weft-echo-load (echo_load.c), the load client of the echo benchmark:
+ *     bp_echo_load() finds it (env WEFT_ECHO_LOAD, else next to the running
+ *     binary, from /proc/self/exe), runs it against 127.0.0.1:PORT and
+ *     reads back its JSON line. WEFT_ECHO_SECS (default 3) and
+ *     WEFT_ECHO_LOAD_THREADS (default 1) pass -d and -t on to it.
+ *   - dnsmasq, the server of the dns benchmark: bp_dns_start() uses the
+ *     server named by env WEFT_BENCH_DNS ("127.0.0.1:PORT"; compare starts
+ *     one for all sides) or starts /usr/sbin/dnsmasq on a free loopback
+ *     port itself, as tests/io/test_dns.c does, answering every name under
+ *     bench.test with BP_DNS_ANSWER (A only; AAAA is NODATA).
+ *
+ * Plain C and POSIX only (the C peer links no weft). Header-only: each
+ * program includes it once.
+ */
+#ifndef WEFT_BENCH_PROC_H
+#define WEFT_BENCH_PROC_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/* ---- the echo load client ------------------------------------------------- */
+
+enum { BP_ECHO_CONNS = 64, BP_ECHO_MSG = 64 };
+
+typedef struct bp_load {
+  double req_per_s, secs;
+  long long round_trips;
+  int threads;
+} bp_load;
+
+static void bp_fail(const char *fmt, const char *arg) {
+  fprintf(stderr, "%s: ", program_invocation_short_name);
+  fprintf(stderr, fmt, arg);
+  fputc('\n', stderr);
+  exit(1);
+}
+
+static const char *bp_echo_load_path(void) {
+  static char path[PATH_MAX + 32];
+  const char *env = getenv("WEFT_ECHO_LOAD");
+  if (env && *env) {
+    if (access(env, X_OK))
+      bp_fail("WEFT_ECHO_LOAD=%s is not executable", env);
+    return env;
+  }
+  ssize_t n = readlink("/proc/self/exe", path, PATH_MAX);
+  if (n <= 0)
+    bp_fail("cannot read /proc/self/exe%s", "");
+  path[n] = 0;
+  char *slash = strrchr(path, '/');
+  strcpy(slash ? slash + 1 : path, "weft-echo-load");
+  if (access(path, X_OK))
+    bp_fail("%s not found (build it, or set WEFT_ECHO_LOAD)", path);
+  return path;
+}
+
+static double bp_field(const char *line, const char *key) {
+  char pat[64];
+  snprintf(pat, sizeof pat, "\"%s\":", key);
+  const char *p = strstr(line, pat);
+  if (!p)
+    bp_fail("no %s in weft-echo-load's output", key);
+  return strtod(p + strlen(pat), NULL);
+}
+
+/* Run the load client against 127.0.0.1:port with conns connections of
+ * msg-byte messages; exits the program if it fails. */
+static bp_load bp_echo_load(int port, int conns, int msg) {
+  const char *bin = bp_echo_load_path();
+  const char *secs = getenv("WEFT_ECHO_SECS");
+  const char *threads = getenv("WEFT_ECHO_LOAD_THREADS");
+  char p[16], c[16], m[16];
+  snprintf(p, sizeof p, "%d", port);
+  snprintf(c, sizeof c, "%d", conns);
+  snprintf(m, sizeof m, "%d", msg);
+  char *argv[16];
+  int n = 0;
+  argv[n++] = (char *)bin;
+  argv[n++] = "-p", argv[n++] = p;
+  argv[n++] = "-c", argv[n++] = c;
+  argv[n++] = "-m", argv[n++] = m;
+  if (secs && *secs)
+    argv[n++] = "-d", argv[n++] = (char *)secs;
+  if (threads && *threads)
+    argv[n++] = "-t", argv[n++] = (char *)threads;
+  argv[n] = NULL;
+
+  int pfd[2];
+  if (pipe2(pfd, O_CLOEXEC))
+    bp_fail("pipe: %s", strerror(errno));
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+  pid_t pid;
+  int rc = posix_spawn(&pid, bin, &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(pfd[1]);
+  if (rc)
+    bp_fail("cannot run weft-echo-load: %s", strerror(rc));
+  char line[1024];
+  size_t len = 0;
+  ssize_t r;
+  while (len < sizeof line - 1 &&
+         ((r = read(pfd[0], line + len, sizeof line - 1 - len)) > 0 || (r < 0 && errno == EINTR)))
+    if (r > 0)
+      len += (size_t)r;
+  line[len] = 0;
+  close(pfd[0]);
+  int st;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+    ;
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    bp_fail("weft-echo-load failed%s", line[0] ? "" : " (no output)");
+  bp_load l = {.req_per_s = bp_field(line, "req_per_s"),
+               .secs = bp_field(line, "secs"),
+               .round_trips = (long long)bp_field(line, "round_trips"),
+               .threads = (int)bp_field(line, "threads")};
+  return l;
+}
+
+/* ---- dnsmasq -------------------------------------------------------------------- */
+
+#define BP_DNS_DOMAIN "bench.test"
+#define BP_DNS_ANSWER "127.0.0.9" /* not in any /etc/hosts: proof it came from dnsmasq */
+
+static pid_t bp_dns_pid;
+
+static bool bp_dns_up(uint16_t port) {
+  for (int i = 0; i < 200; i++) { /* up to 10 s */
+    int st;
+    if (waitpid(bp_dns_pid, &st, WNOHANG) == bp_dns_pid)
+      return false; /* it exited: the port was taken */
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int ok = connect(s, (struct sockaddr *)&a, sizeof a) == 0;
+    close(s);
+    if (ok) {
+      usleep(20000); /* a port another process holds makes dnsmasq exit */
+      if (waitpid(bp_dns_pid, &st, WNOHANG) == bp_dns_pid)
+        return false;
+      return true;
+    }
+    usleep(50000);
+  }
+  kill(bp_dns_pid, SIGKILL);
+  waitpid(bp_dns_pid, NULL, 0);
+  return false;
+}
+
+static void bp_dns_stop(void) {
+  if (bp_dns_pid > 0) {
+    kill(bp_dns_pid, SIGTERM);
+    waitpid(bp_dns_pid, NULL, 0);
+    bp_dns_pid = 0;
+  }
+}
+
+/* The server's address into *sa: WEFT_BENCH_DNS, or a dnsmasq of our own
+ * (stopped at exit). Its text form ("127.0.0.1:PORT") into text. */
+static void bp_dns_start(struct sockaddr_in *sa, char *text, size_t text_len) {
+  const char *env = getenv("WEFT_BENCH_DNS");
+  memset(sa, 0, sizeof *sa);
+  sa->sin_family = AF_INET;
+  if (env && *env) {
+    char host[64];
+    unsigned port;
+    const char *colon = strrchr(env, ':');
+    if (!colon || (size_t)(colon - env) >= sizeof host ||
+        sscanf(colon + 1, "%u", &port) != 1 || port < 1 || port > 65535)
+      bp_fail("WEFT_BENCH_DNS=%s: expected 127.0.0.1:PORT", env);
+    memcpy(host, env, (size_t)(colon - env));
+    host[colon - env] = 0;
+    if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+      bp_fail("WEFT_BENCH_DNS=%s: expected an IPv4 address", env);
+    sa->sin_port = htons((uint16_t)port);
+    snprintf(text, text_len, "%s", env);
+    return;
+  }
+  const char *bin = "/usr/sbin/dnsmasq";
+  if (access(bin, X_OK))
+    bp_fail("%s is not installed (tools/deps installs it), and WEFT_BENCH_DNS is not set", bin);
+  for (int attempt = 0; attempt < 8; attempt++) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof a;
+    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) ||
+        getsockname(s, (struct sockaddr *)&a, &l))
+      bp_fail("probing for a free port: %s", strerror(errno));
+    close(s);
+    uint16_t port = ntohs(a.sin_port);
+    char port_opt[32];
+    snprintf(port_opt, sizeof port_opt, "--port=%u", port);
+    char *argv[] = {(char *)bin, "--keep-in-foreground", "--no-resolv", "--no-hosts",
+                    "--conf-file=/dev/null", "--listen-address=127.0.0.1",
+                    "--bind-interfaces", "--user=root", "--pid-file=", port_opt,
+                    "--cache-size=0", "--address=/" BP_DNS_DOMAIN "/" BP_DNS_ANSWER,
+                    NULL};
+    posix_spawn_file_actions_t fa; /* not our stdout: it may be a pipe */
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    int rc = posix_spawn(&bp_dns_pid, bin, &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc)
+      bp_fail("cannot run %s", bin);
+    if (bp_dns_up(port)) {
+      atexit(bp_dns_stop);
+      sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      sa->sin_port = htons(port);
+      snprintf(text, text_len, "127.0.0.1:%u", port);
+      return;
+    }
+  }
+  bp_fail("%s would not start", bin);
+}
+
+#endif
