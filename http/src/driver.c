@@ -194,8 +194,10 @@ size_t weft__http_on_header(char *p, size_t size, size_t n, void *arg) {
   bool status_line = n >= 5 && memcmp(p, "HTTP/", 5) == 0;
   bool end = (n == 2 && p[0] == '\r') || (n == 1 && p[0] == '\n');
   weft__spin_lock(&x->lock);
-  if (status_line) /* a new response (after a 1xx): its headers replace */
+  if (status_line) { /* a new response (after a 1xx): its headers replace */
     x->hdr.len = x->hdr.off = 0;
+    x->hdr_done = false;
+  }
   bool ok = buf_append(&x->hdr, p, n);
   weft__spin_unlock(&x->lock);
   if (!ok)
@@ -203,8 +205,12 @@ size_t weft__http_on_header(char *p, size_t size, size_t n, void *arg) {
   if (end) {
     long code = 0;
     curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
-    if (code >= 200)
+    if (code >= 200) {
+      weft__spin_lock(&x->lock);
+      x->hdr_done = true;
+      weft__spin_unlock(&x->lock);
       signal_xfer(x->m->d, x, X_HEADERS);
+    }
   }
   return n;
 }

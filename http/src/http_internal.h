@@ -74,6 +74,7 @@ typedef struct weft__xfer {
   bool paused_write; /* stream: curl is paused until the reader catches up */
   bool paused_read;  /* upload: curl is paused until the buffer has bytes */
   bool too_big, body_failed, in_multi;
+  bool hdr_done; /* the final response's header block is complete */
   CURLcode result;
   weft__buf body; /* the response body (a stream keeps a window of it) */
   weft__buf hdr;  /* the header block of the latest response */

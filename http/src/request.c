@@ -40,8 +40,6 @@ int weft__http_map_error(const weft__xfer *x) {
     return 0;
   case CURLE_URL_MALFORMAT:
     return WEFT_EHTTP_URL;
-  case CURLE_UNSUPPORTED_PROTOCOL:
-    return WEFT_EHTTP_SCHEME;
   case CURLE_COULDNT_CONNECT:
   case CURLE_COULDNT_RESOLVE_HOST:
     return WEFT_EHTTP_REFUSED;
@@ -71,6 +69,8 @@ int weft__http_map_error(const weft__xfer *x) {
   case CURLE_SSL_CRL_BADFILE:
   case CURLE_USE_SSL_FAILED:
     return WEFT_EHTTP_TLS;
+  case CURLE_UNSUPPORTED_PROTOCOL: /* the scheme was checked before (R1), so
+                                     this is an answer that is not HTTP */
   case CURLE_WEIRD_SERVER_REPLY:
   case CURLE_BAD_CONTENT_ENCODING:
   case CURLE_HTTP2:
@@ -527,8 +527,14 @@ int weft__http_send(weft_http_client *c, const weft_http_request *req, bool stre
     weft__spin_unlock(&x->lock);
     if (done) {
       running = false;
-      if ((rc = weft__http_map_error(x)))
+      /* A stream whose headers came in opens even if the body then
+       * failed: its reader gets the error after the bytes that came. */
+      weft__spin_lock(&x->lock);
+      bool hdr = x->hdr_done;
+      weft__spin_unlock(&x->lock);
+      if ((rc = weft__http_map_error(x)) && !(stream && hdr))
         break;
+      rc = 0;
     }
     int code = latest_status(x);
     char *next = NULL;
