@@ -20,6 +20,16 @@
  *       go back to F1. An event for an older seq is dropped.
  * Without the counter, an edge arriving between EAGAIN and the park would
  * be lost for good (edge-triggered epoll reports it once).
+ *   F4. a read on a stream socket that returned fewer bytes than asked
+ *       (but not 0) emptied its receive queue: the record notes the read
+ *       counter it was made at. The next read, if the counter has not
+ *       moved, parks at once instead of making a read(2) that would only
+ *       say EAGAIN (a request/response server saves a syscall per
+ *       message). Any arrival after the note moves the counter (F3), so
+ *       nothing waits on data that is there. Not for datagram sockets or
+ *       pipes, where a short read says nothing about what is queued; not
+ *       after a read of 0; and not once an event has said the peer hung up
+ *       (the end of stream may wait behind the data, with no edge to come).
  *
  * Closing (weft_close): lock, bump seq (late events now miss), claim every
  * waiter and wake it with -EBADF, unlock, remove from epoll, and only then
@@ -31,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "fd.h"
@@ -45,8 +56,13 @@ typedef struct fdrec {
   uint32_t seq;
   bool registered;
   uint32_t ready[2]; /* edges seen, per direction (F2) */
+  uint32_t drained;  /* atomic: read counter + 1 when a short read emptied it (F4) */
+  uint32_t kind;     /* atomic: 0 not known yet, KIND_STREAM, KIND_OTHER */
+  bool hup;          /* atomic: an event said the peer hung up or an error */
   weft__waitq waiters[2];
 } fdrec;
+
+enum { KIND_STREAM = 1, KIND_OTHER = 2 };
 
 /* The table: chunks of 1024 records, allocated on first use of a range,
  * so a record's address never changes (the poller may hold it). */
@@ -100,6 +116,29 @@ uint32_t weft__fd_ready_count(weft__poller_io *io, int fd, int dir) {
   return r ? weft__ld_acq(&r->ready[dir]) : 0;
 }
 
+void weft__fd_note_drained(weft__poller_io *io, int fd, uint32_t seen) { /* F4 */
+  fdrec *r = rec_get(io->tab, fd, false);
+  if (!r || !weft__ld_rlx(&r->registered))
+    return;
+  uint32_t kind = weft__ld_rlx(&r->kind);
+  if (!kind) {
+    int type = 0;
+    socklen_t len = sizeof type;
+    kind = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM
+               ? KIND_STREAM
+               : KIND_OTHER;
+    weft__st_rlx(&r->kind, kind);
+  }
+  if (kind == KIND_STREAM)
+    weft__st_rlx(&r->drained, seen + 1);
+}
+
+bool weft__fd_drained(weft__poller_io *io, int fd, uint32_t seen) { /* F4 */
+  fdrec *r = rec_get(io->tab, fd, false);
+  return r && weft__ld_rlx(&r->drained) == seen + 1 && weft__ld_rlx(&r->registered) &&
+         !weft__ld_rlx(&r->hup);
+}
+
 int weft__fd_wait(weft__poller_io *io, int fd, int dir, uint32_t seen,
                   uint64_t deadline_ns) { /* F2 */
   fdrec *r = rec_get(io->tab, fd, true);
@@ -119,7 +158,7 @@ int weft__fd_wait(weft__poller_io *io, int fd, int dir, uint32_t seen,
       weft__spin_unlock_word(&r->lock);
       return err;
     }
-    r->registered = true;
+    weft__st_rlx(&r->registered, true);
     /* Registering reports the current state as a first edge: try again
      * rather than park, or an fd that was ready all along waits forever. */
     weft__spin_unlock_word(&r->lock);
@@ -170,6 +209,8 @@ void weft__fd_event(weft__poller_io *io, uint64_t data, uint32_t events) { /* F3
   weft__spin_lock_word(&r->lock);
   if ((r->seq & SEQ_MASK) == seq) {
     bool rd = events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+      weft__st_rlx(&r->hup, true); /* an end of stream may wait behind the data */
     bool wr = events & (EPOLLOUT | EPOLLHUP | EPOLLERR);
     if (rd) {
       weft__add_ar(&r->ready[DIR_READ], 1);
@@ -195,7 +236,10 @@ int weft__fd_close(weft__poller_io *io, int fd) {
       weft__spin_lock_word(&r->lock);
       if (r->registered) { /* the first round: later events miss from here */
         r->seq++;
-        r->registered = false;
+        weft__st_rlx(&r->registered, false);
+        weft__st_rlx(&r->drained, 0);
+        weft__st_rlx(&r->kind, 0); /* the number may come back as another kind */
+        weft__st_rlx(&r->hup, false);
         epoll_ctl(io->epfd, EPOLL_CTL_DEL, fd, NULL);
       }
       n = claim_dir(r, DIR_READ, cos, res, n, 64, -EBADF);

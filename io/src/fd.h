@@ -5,6 +5,7 @@
 #ifndef WEFT_IO_FD_H
 #define WEFT_IO_FD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "internal.h"
@@ -54,6 +55,10 @@ uint32_t weft__fd_ready_count(weft__poller_io *io, int fd, int dir);
  * 0: try the syscall again; -EBADF (closed), -ECANCELED, -ETIMEDOUT. */
 int weft__fd_wait(weft__poller_io *io, int fd, int dir, uint32_t seen,
                   uint64_t deadline_ns);
+/* F4: a short read on fd emptied it at read counter `seen`; is that still
+ * so (then a read would say EAGAIN)? */
+void weft__fd_note_drained(weft__poller_io *io, int fd, uint32_t seen);
+bool weft__fd_drained(weft__poller_io *io, int fd, uint32_t seen);
 void weft__fd_event(weft__poller_io *io, uint64_t data, uint32_t events);
 int weft__fd_close(weft__poller_io *io, int fd);
 

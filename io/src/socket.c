@@ -20,30 +20,36 @@ enum { RD = 0, WR = 1 };
 typedef ssize_t (*io_op)(int fd, void *ctx);
 
 /* Run op until it does not say EAGAIN, waiting for fd in dir between
- * attempts (fd.c F1-F2), until deadline_ns (0: none). */
-static ssize_t io_loop(int fd, int dir, uint64_t deadline_ns, io_op op,
-                       void *ctx) {
-  weft__poller_io *io = NULL;
-  uint32_t seen = 0;
+ * attempts (fd.c F1-F2), until deadline_ns (0: none). The read counter is
+ * noted before the first attempt, so one EAGAIN is enough to park. want >
+ * 0 marks a read of want bytes on which fd.c's F4 applies. */
+static ssize_t io_loop_want(int fd, int dir, uint64_t deadline_ns, io_op op, void *ctx,
+                            size_t want) {
+  int err = 0;
+  weft__poller_io *io = weft__io_current(&err);
+  if (!io && err != WEFT_ENOTCO)
+    return err;
+  uint32_t seen = io ? weft__fd_ready_count(io, fd, dir) : 0;
+  bool skip = io && want && weft__fd_drained(io, fd, seen); /* F4 */
   for (;;) {
-    ssize_t r = op(fd, ctx);
-    if (r >= 0)
+    ssize_t r;
+    if (skip) {
+      skip = false;
+      r = -1;
+      errno = EAGAIN;
+    } else {
+      r = op(fd, ctx);
+    }
+    if (r >= 0) {
+      if (io && r > 0 && (size_t)r < want)
+        weft__fd_note_drained(io, fd, seen);
       return r;
+    }
     int e = errno;
     if (e == EINTR)
       continue;
     if (e != EAGAIN && e != EWOULDBLOCK && e != EINPROGRESS)
       return -e;
-    if (!io) {
-      int err = 0;
-      io = weft__io_current(&err);
-      if (io) { /* note the edge count, then try once more (F2) */
-        seen = weft__fd_ready_count(io, fd, dir);
-        continue;
-      }
-      if (err != WEFT_ENOTCO)
-        return err;
-    }
     if (!io) { /* a foreign thread: poll(2) */
       int ms = -1;
       if (deadline_ns) {
@@ -62,6 +68,10 @@ static ssize_t io_loop(int fd, int dir, uint64_t deadline_ns, io_op op,
       return rc;
     seen = weft__fd_ready_count(io, fd, dir);
   }
+}
+
+static ssize_t io_loop(int fd, int dir, uint64_t deadline_ns, io_op op, void *ctx) {
+  return io_loop_want(fd, dir, deadline_ns, op, ctx, 0);
 }
 
 /* ---- creating ------------------------------------------------------------------ */
@@ -194,7 +204,7 @@ static ssize_t do_writev(int fd, void *p) {
 
 ssize_t weft_read_until(int fd, void *buf, size_t n, uint64_t deadline_ns) {
   struct buf_ctx c = {.buf = buf, .n = n};
-  return io_loop(fd, RD, deadline_ns, do_read, &c);
+  return io_loop_want(fd, RD, deadline_ns, do_read, &c, n);
 }
 
 ssize_t weft_read(int fd, void *buf, size_t n) { return weft_read_until(fd, buf, n, 0); }

@@ -329,7 +329,44 @@ static void emfile(void) {
   CHECK_EQ(WEXITSTATUS(status), 0);
 }
 
+/* ---- short reads (fd.c F4): never a wait on what is already there ----------------- */
+
+static void *short_reads_main(void *arg) {
+  (void)arg;
+  char buf[64];
+  /* Data and the end of stream in one edge: after the short read, the
+   * next read returns 0 at once. */
+  for (int round = 0; round < 200; round++) {
+    int sv[2];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    CHECK_EQ(weft_read_until(sv[1], buf, 0, weft_now_ns() + 1000000) , 0); /* registered */
+    CHECK_EQ(weft_write(sv[0], "abc", 3), 3);
+    CHECK_EQ(weft_close(sv[0]), 0);
+    weft_sleep_ms(round % 2); /* the edge seen before or after the read */
+    CHECK_EQ(weft_read(sv[1], buf, sizeof buf), 3);
+    CHECK_EQ(weft_read_until(sv[1], buf, sizeof buf, weft_now_ns() + 5000000000ull), 0);
+    CHECK_EQ(weft_close(sv[1]), 0);
+  }
+  /* Datagrams: a short read takes one; the next one is read, not waited
+   * for. */
+  int dv[2];
+  CHECK_EQ(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, dv), 0);
+  CHECK_EQ(weft_read_until(dv[1], buf, sizeof buf, weft_now_ns() + 1000000), -ETIMEDOUT);
+  CHECK_EQ(weft_write(dv[0], "one", 3), 3);
+  CHECK_EQ(weft_write(dv[0], "two", 3), 3);
+  weft_sleep_ms(1);
+  CHECK_EQ(weft_read(dv[1], buf, sizeof buf), 3);
+  CHECK_EQ(weft_read_until(dv[1], buf, sizeof buf, weft_now_ns() + 5000000000ull), 3);
+  CHECK(memcmp(buf, "two", 3) == 0);
+  weft_close(dv[0]);
+  weft_close(dv[1]);
+  return NULL;
+}
+
+static void short_reads(void) { CHECK_EQ(weft_run(NULL, short_reads_main, NULL, NULL), 0); }
+
 static const test_case cases[] = {
+    {"short_reads", short_reads},
     {"echo_many", echo_many},
     {"tiny_buffers", tiny_buffers},
     {"close_and_deadlines", close_and_deadlines},
