@@ -13,6 +13,15 @@
  *     one for all sides) or starts /usr/sbin/dnsmasq on a free loopback
  *     port itself, as tests/io/test_dns.c does, answering every name under
  *     bench.test with BP_DNS_ANSWER (A only; AAAA is NODATA).
+ *   - nginx, the server of the fetch benchmarks: bp_http_start() uses the
+ *     server named by env WEFT_BENCH_HTTP ("http://127.0.0.1:PORT"; compare
+ *     starts one for all sides) or starts /usr/sbin/nginx itself on a free
+ *     loopback port, from a config it writes into a fresh /tmp/weft-bench-
+ *     nginx-XXXXXX (removed at exit): one worker process, no master,
+ *     HTTP/1.1, keep-alive (keepalive_requests 1,000,000, 75 s), no access
+ *     log, serving BP_HTTP_PATH, BP_HTTP_LEN bytes of bp_http_byte(i) =
+ *     'a' + i % 26. compare, the Go peer and the Python peer write the same
+ *     config and file when they start one (keep the four in step).
  *
  * Plain C and POSIX only (the C peer links no weft). Header-only: each
  * program includes it once.
@@ -25,6 +34,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <ftw.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
@@ -32,7 +42,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -230,6 +243,179 @@ static void bp_dns_start(struct sockaddr_in *sa, char *text, size_t text_len) {
       snprintf(text, text_len, "127.0.0.1:%u", port);
       return;
     }
+  }
+  bp_fail("%s would not start", bin);
+}
+
+/* ---- nginx ------------------------------------------------------------------------ */
+
+#define BP_HTTP_PATH "/100b.txt"
+enum { BP_HTTP_LEN = 100 };
+
+static inline char bp_http_byte(size_t i) { return (char)('a' + i % 26); }
+
+static pid_t bp_http_pid;
+static char bp_http_dir[64];
+
+static int bp_http_rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb;
+  (void)ftw;
+  if (flag == FTW_DP)
+    rmdir(path);
+  else
+    unlink(path);
+  return 0;
+}
+
+static void bp_http_stop(void) {
+  if (bp_http_pid > 0) {
+    kill(bp_http_pid, SIGTERM);
+    waitpid(bp_http_pid, NULL, 0);
+    bp_http_pid = 0;
+  }
+  if (bp_http_dir[0])
+    nftw(bp_http_dir, bp_http_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  bp_http_dir[0] = 0;
+}
+
+static void bp_http_write_config(uint16_t port) {
+  char path[128];
+  snprintf(path, sizeof path, "%s/nginx.conf", bp_http_dir);
+  FILE *c = fopen(path, "w");
+  if (!c)
+    bp_fail("cannot write %s", path);
+  const char *d = bp_http_dir;
+  fprintf(c,
+          "daemon off;\n"
+          "master_process off;\n"
+          "worker_processes 1;\n"
+          "error_log %s/error.log warn;\n"
+          "pid %s/nginx.pid;\n"
+          "events { worker_connections 4096; }\n"
+          "http {\n"
+          "  access_log off;\n"
+          "  client_body_temp_path %s/tmp;\n"
+          "  proxy_temp_path %s/tmp;\n"
+          "  fastcgi_temp_path %s/tmp;\n"
+          "  uwsgi_temp_path %s/tmp;\n"
+          "  scgi_temp_path %s/tmp;\n"
+          "  default_type text/plain;\n"
+          "  keepalive_requests 1000000;\n"
+          "  keepalive_timeout 75s;\n"
+          "  server {\n"
+          "    listen 127.0.0.1:%u;\n"
+          "    root %s/www;\n"
+          "  }\n"
+          "}\n",
+          d, d, d, d, d, d, d, port, d);
+  if (fclose(c))
+    bp_fail("cannot write %s", path);
+}
+
+/* Wait until nginx accepts on port: false if it exited first (the port
+ * was taken) or took more than 10 s. */
+static bool bp_http_up(uint16_t port) {
+  for (int i = 0; i < 500; i++) {
+    int st;
+    if (waitpid(bp_http_pid, &st, WNOHANG) == bp_http_pid) {
+      bp_http_pid = 0;
+      return false;
+    }
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int ok = connect(s, (struct sockaddr *)&a, sizeof a) == 0;
+    close(s);
+    if (ok)
+      return true;
+    usleep(20000);
+  }
+  kill(bp_http_pid, SIGKILL);
+  waitpid(bp_http_pid, NULL, 0);
+  bp_http_pid = 0;
+  return false;
+}
+
+/* The base URL ("http://127.0.0.1:PORT", no slash) into url: WEFT_BENCH_HTTP,
+ * or an nginx of our own (stopped at exit). Fetch url + BP_HTTP_PATH. */
+static void bp_http_start(char *url, size_t url_len) {
+  const char *env = getenv("WEFT_BENCH_HTTP");
+  if (env && *env) {
+    size_t n = strlen(env);
+    while (n && env[n - 1] == '/')
+      n--;
+    if (strncmp(env, "http://", 7) || n >= url_len)
+      bp_fail("WEFT_BENCH_HTTP=%s: expected http://127.0.0.1:PORT", env);
+    memcpy(url, env, n);
+    url[n] = 0;
+    return;
+  }
+  const char *bin = "/usr/sbin/nginx";
+  if (access(bin, X_OK))
+    bp_fail("%s is not installed (tools/deps installs it), and WEFT_BENCH_HTTP is not set", bin);
+  snprintf(bp_http_dir, sizeof bp_http_dir, "/tmp/weft-bench-nginx-XXXXXX");
+  if (!mkdtemp(bp_http_dir))
+    bp_fail("mkdtemp: %s", strerror(errno));
+  atexit(bp_http_stop);
+  char path[128];
+  snprintf(path, sizeof path, "%s/www", bp_http_dir);
+  if (mkdir(path, 0755))
+    bp_fail("mkdir: %s", strerror(errno));
+  snprintf(path, sizeof path, "%s/www" BP_HTTP_PATH, bp_http_dir);
+  FILE *f = fopen(path, "wb");
+  if (!f)
+    bp_fail("cannot write %s", path);
+  for (size_t i = 0; i < BP_HTTP_LEN; i++)
+    fputc(bp_http_byte(i), f);
+  if (fclose(f))
+    bp_fail("cannot write %s", path);
+  snprintf(path, sizeof path, "%s/tmp", bp_http_dir);
+  if (mkdir(path, 0755))
+    bp_fail("mkdir: %s", strerror(errno));
+  char conf[128], log[128];
+  snprintf(conf, sizeof conf, "%s/nginx.conf", bp_http_dir);
+  snprintf(log, sizeof log, "%s/error.log", bp_http_dir);
+  bool main_thread = syscall(SYS_gettid) == getpid();
+  for (int attempt = 0; attempt < 8; attempt++) {
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof a;
+    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) ||
+        getsockname(s, (struct sockaddr *)&a, &l))
+      bp_fail("probing for a free port: %s", strerror(errno));
+    close(s);
+    uint16_t port = ntohs(a.sin_port);
+    bp_http_write_config(port);
+    char *argv[] = {(char *)bin, "-p", bp_http_dir, "-c", conf, "-e", log, NULL};
+    pid_t parent = getpid();
+    bp_http_pid = fork(); /* fork + exec: PR_SET_PDEATHSIG must be set in the child */
+    if (bp_http_pid < 0)
+      bp_fail("fork: %s", strerror(errno));
+    if (bp_http_pid == 0) {
+      if (main_thread) { /* killed if we die without running atexit */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+          _exit(126);
+      }
+      int null = open("/dev/null", O_RDWR);
+      if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+      }
+      execv(bin, argv);
+      _exit(127);
+    }
+    if (bp_http_up(port)) {
+      snprintf(url, url_len, "http://127.0.0.1:%u", port);
+      return;
+    }
+  }
+  FILE *e = fopen(log, "r"); /* why, before atexit removes it */
+  if (e) {
+    char line[512];
+    while (fgets(line, sizeof line, e))
+      fputs(line, stderr);
+    fclose(e);
   }
   bp_fail("%s would not start", bin);
 }

@@ -86,6 +86,35 @@
  *                  and nothing else. "req_per_s" = lookups per second.
  *                  The peer is glibc getaddrinfo on 64 threads
  *                  (peers/c). n = 100,000, after n/10 with other names.
+ *   fetch          n GETs (default 20,000) of a 100-byte file from nginx on
+ *                  loopback (tools/bench/bench_proc.h: the server in
+ *                  $WEFT_BENCH_HTTP, which compare sets so that every side
+ *                  fetches from the same one, else one started here: one
+ *                  worker process, HTTP/1.1 keep-alive) by 100 coroutines
+ *                  ($WEFT_BENCH_FETCH_COROUTINES to change) taking indices
+ *                  from one counter, all through one weft_http_client of
+ *                  the default config (weft_http_do;
+ *                  $WEFT_BENCH_FETCH_IDLE sets its max_idle_conns, for
+ *                  experiments: the default is 64). Every response is
+ *                  checked: status 200, exactly the 100 bytes of the file.
+ *                  The same client first does n/10 GETs the same way as a
+ *                  warm-up (so its connections are open and the measured
+ *                  part is keep-alive traffic, as on every side).
+ *                  "req_per_s" = GETs per second. The peers: peers/c, a
+ *                  raw single-thread libcurl multi-socket loop on epoll
+ *                  with 100 easy handles in flight (the limit for libcurl);
+ *                  peers/go, net/http with 100 goroutines; peers/python,
+ *                  asyncio + aiohttp with 100 tasks.
+ *   fetch_latency  one coroutine doing n sequential GETs (default 2,000,
+ *                  after n/10 as a warm-up) of the same file through one
+ *                  default weft_http_client, each timed from the call to
+ *                  its return and checked as in fetch: "p50_us" (the main
+ *                  figure, lower is better), "p99_us", "mean_us",
+ *                  "max_us" (percentiles nearest-rank, as sleep_gather's).
+ *                  Against the raw curl loop doing the same with one easy
+ *                  handle, it shows what weft adds to one fetch at low
+ *                  load: the hops from the coroutine to the poller thread
+ *                  and back, and weft_http_do's own work.
  *
  * Timed benchmarks run once smaller to warm up first. Times are
  * CLOCK_MONOTONIC wall time.
@@ -97,6 +126,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,7 +139,11 @@
 #include "weft/io.h"
 #include "weft/sched.h"
 
-#include "bench_proc.h" /* echo's load client, dns's dnsmasq */
+#ifdef WEFT_BENCH_WITH_HTTP
+#include "weft/http.h"
+#endif
+
+#include "bench_proc.h" /* echo's load client, dns's dnsmasq, fetch's nginx */
 
 static unsigned opt_workers;
 static long opt_n = -1;
@@ -883,6 +917,125 @@ static void bench_sleep_gather(unsigned w, long n) {
   free(sg_late_us);
 }
 
+/* ---- fetch, fetch_latency --------------------------------------------------- */
+
+#ifdef WEFT_BENCH_WITH_HTTP
+enum { FETCH_COROUTINES = 100 };
+static int fetch_coroutines = FETCH_COROUTINES;
+static char fetch_url[160];
+static weft_http_client *fetch_client;
+static long fetch_n, fetch_next;
+
+static void fetch_setup(void) {
+  char base[128];
+  bp_http_start(base, sizeof base);
+  snprintf(fetch_url, sizeof fetch_url, "%s" BP_HTTP_PATH, base);
+  weft_http_client_config cfg = {0}; /* the default config, unless: */
+  const char *idle = getenv("WEFT_BENCH_FETCH_IDLE");
+  if (idle && atoi(idle) > 0)
+    cfg.max_idle_conns = (unsigned)atoi(idle);
+  int rc = weft_http_client_new(&cfg, &fetch_client);
+  if (rc)
+    die("weft_http_client_new", rc);
+}
+
+/* One GET of fetch_url, checked; exits the program on anything wrong. */
+static void fetch_one(void) {
+  weft_http_request req = {.url = fetch_url};
+  weft_http_response resp = {0};
+  int rc = weft_http_do(fetch_client, &req, &resp);
+  if (rc) {
+    fprintf(stderr, "weft-bench: GET %s: %s\n", fetch_url, weft_strerror(rc));
+    exit(1);
+  }
+  bool ok = resp.status == 200 && resp.body_len == BP_HTTP_LEN;
+  for (size_t i = 0; ok && i < BP_HTTP_LEN; i++)
+    ok = resp.body[i] == bp_http_byte(i);
+  if (!ok) {
+    fprintf(stderr, "weft-bench: GET %s: status %d, %zu bytes, not the file\n", fetch_url,
+            resp.status, resp.body_len);
+    exit(1);
+  }
+  weft_http_response_free(&resp);
+}
+
+static void *fetch_worker(void *arg) {
+  (void)arg;
+  while (__atomic_fetch_add(&fetch_next, 1, __ATOMIC_RELAXED) < fetch_n)
+    fetch_one();
+  return NULL;
+}
+
+static double fetch_round(long n) {
+  weft_co **c = calloc((size_t)fetch_coroutines, sizeof *c);
+  fetch_n = n;
+  fetch_next = 0;
+  double t0 = now_ms();
+  for (int i = 0; i < fetch_coroutines; i++) {
+    int rc = weft_spawn(&c[i], fetch_worker, NULL);
+    if (rc)
+      die("spawn", rc);
+  }
+  weft_gather(c, (size_t)fetch_coroutines, NULL);
+  double ms = now_ms() - t0;
+  free(c);
+  return ms;
+}
+
+static void *fetch_main(void *arg) {
+  long n = *(long *)((void **)arg)[0];
+  double *ms = ((void **)arg)[1];
+  fetch_round(n / 10 ? n / 10 : 1); /* warm-up: opens the connections */
+  *ms = fetch_round(n);
+  return NULL;
+}
+
+static void bench_fetch(unsigned w, long n) {
+  const char *co = getenv("WEFT_BENCH_FETCH_COROUTINES");
+  if (co && atoi(co) > 0)
+    fetch_coroutines = atoi(co);
+  fetch_setup();
+  double ms;
+  void *args[2] = {&n, &ms};
+  run(w, fetch_main, args);
+  weft_http_client_free(fetch_client);
+  printf("{\"bench\":\"fetch\",\"impl\":\"weft\",\"workers\":%u,\"n\":%ld,"
+         "\"coroutines\":%d,\"req_per_s\":%.0f}\n",
+         w, n, fetch_coroutines, (double)n / (ms / 1e3));
+}
+
+static double *fetch_lat_us; /* each GET's time */
+
+static void *fetch_latency_main(void *arg) {
+  long n = *(long *)arg;
+  for (long i = 0; i < (n / 10 ? n / 10 : 1); i++) /* warm-up */
+    fetch_one();
+  for (long i = 0; i < n; i++) {
+    uint64_t t0 = weft_now_ns();
+    fetch_one();
+    fetch_lat_us[i] = (double)(weft_now_ns() - t0) / 1e3;
+  }
+  return NULL;
+}
+
+static void bench_fetch_latency(unsigned w, long n) {
+  fetch_setup();
+  fetch_lat_us = calloc((size_t)n, sizeof *fetch_lat_us);
+  run(w, fetch_latency_main, &n);
+  weft_http_client_free(fetch_client);
+  double sum = 0;
+  for (long i = 0; i < n; i++)
+    sum += fetch_lat_us[i];
+  qsort(fetch_lat_us, (size_t)n, sizeof *fetch_lat_us, cmp_double);
+  size_t p50 = (size_t)((n * 50 + 99) / 100), p99 = (size_t)((n * 99 + 99) / 100);
+  printf("{\"bench\":\"fetch_latency\",\"impl\":\"weft\",\"workers\":%u,\"n\":%ld,"
+         "\"p50_us\":%.2f,\"p99_us\":%.2f,\"mean_us\":%.2f,\"max_us\":%.2f}\n",
+         w, n, fetch_lat_us[p50 ? p50 - 1 : 0], fetch_lat_us[p99 ? p99 - 1 : 0], sum / (double)n,
+         fetch_lat_us[n - 1]);
+  free(fetch_lat_us);
+}
+#endif
+
 /* ---- driver ---------------------------------------------------------------- */
 
 static const struct bench {
@@ -905,6 +1058,10 @@ static const struct bench {
     {"echo", bench_echo, BP_ECHO_CONNS},
     {"dns", bench_dns, 100000},
     {"sleep_gather", bench_sleep_gather, 100000},
+#ifdef WEFT_BENCH_WITH_HTTP
+    {"fetch", bench_fetch, 20000},
+    {"fetch_latency", bench_fetch_latency, 2000},
+#endif
 };
 
 static unsigned default_workers(void) {

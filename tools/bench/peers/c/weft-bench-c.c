@@ -35,6 +35,33 @@
  *         n lookups (default 100,000) after a warm-up of n/10 with other
  *         names; "req_per_s" = lookups per second. -w is ignored,
  *         "workers" reports the 64 threads.
+ *   fetch the limit for libcurl: a raw single-thread libcurl multi-socket
+ *         loop, as libcurl's documentation has it, with nothing between
+ *         curl and epoll: CURLMOPT_SOCKETFUNCTION puts curl's sockets in
+ *         one level-triggered epoll set, CURLMOPT_TIMERFUNCTION records a
+ *         deadline that bounds epoll_wait, and every event or expired
+ *         deadline goes to curl_multi_socket_action, after which
+ *         curl_multi_info_read reaps what finished. 100 easy handles
+ *         ($WEFT_BENCH_FETCH_COROUTINES to change, as weft-bench's
+ *         coroutines) are set up once (HTTP/1.1, a write callback into the
+ *         handle's own buffer) and each is added again as soon as its
+ *         transfer is reaped, until n GETs (default 20,000) of the
+ *         100-byte file from nginx on loopback (bench_proc.h:
+ *         WEFT_BENCH_HTTP, or one started here) are done; the multi keeps
+ *         up to 100 connections alive (CURLMOPT_MAXCONNECTS). Every
+ *         response is checked as weft-bench fetch checks it: status 200,
+ *         exactly the file's 100 bytes. n/10 GETs first, the same way, as
+ *         the warm-up (the connections are open when the clock starts).
+ *         "req_per_s" = GETs per second. -w is ignored, "workers"
+ *         reports 1.
+ *   fetch_latency
+ *         the same loop with one easy handle: n sequential GETs (default
+ *         2,000, after n/10 as a warm-up), each timed from
+ *         curl_multi_add_handle to the moment the loop reaps it: "p50_us"
+ *         (main figure, lower is better), "p99_us", "mean_us", "max_us".
+ *
+ * fetch and fetch_latency are built in when CMake finds libcurl
+ * (tools/bench/CMakeLists.txt); without it they are not listed.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -44,6 +71,7 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 #include <resolv.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +81,10 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifdef WEFT_BENCH_WITH_CURL
+#include <curl/curl.h>
+#endif
 
 #include "bench_proc.h"
 
@@ -272,6 +304,216 @@ static void bench_dns(unsigned w, long n) {
          DNS_THREADS, n, text, (double)n / (ms / 1e3));
 }
 
+/* ---- fetch, fetch_latency ----------------------------------------------------------- */
+
+#ifdef WEFT_BENCH_WITH_CURL
+enum { FETCH_HANDLES = 100 };
+
+typedef struct fetch_h {
+  CURL *easy;
+  size_t len;     /* body bytes that came (may exceed the file's: then wrong) */
+  char body[BP_HTTP_LEN];
+  double t0;      /* when it was added, for fetch_latency */
+} fetch_h;
+
+static CURLM *fx_multi;
+static int fx_ep;
+static double fx_deadline = -1; /* curl's timer, absolute ms; -1: none */
+static long fx_n, fx_issued, fx_done;
+static double *fx_lat_us;       /* fetch_latency: each GET's time, or NULL */
+static char fx_url[160];
+
+static int fx_on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp) {
+  (void)easy;
+  (void)userp;
+  if (what == CURL_POLL_REMOVE) {
+    epoll_ctl(fx_ep, EPOLL_CTL_DEL, s, NULL); /* curl may have closed it: no check */
+    return 0;
+  }
+  struct epoll_event ev = {
+      .events = (what & CURL_POLL_IN ? EPOLLIN : 0) | (what & CURL_POLL_OUT ? EPOLLOUT : 0),
+      .data.fd = s};
+  int op = socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  if (epoll_ctl(fx_ep, op, s, &ev)) {
+    op = op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(fx_ep, op, s, &ev))
+      die("epoll_ctl");
+  }
+  if (!socketp)
+    curl_multi_assign(fx_multi, s, (void *)1);
+  return 0;
+}
+
+static int fx_on_timer(CURLM *multi, long ms, void *userp) {
+  (void)multi;
+  (void)userp;
+  fx_deadline = ms < 0 ? -1 : now_ms() + (double)ms;
+  return 0;
+}
+
+static size_t fx_on_write(char *p, size_t size, size_t n, void *arg) {
+  (void)size;
+  fetch_h *h = arg;
+  if (h->len < BP_HTTP_LEN)
+    memcpy(h->body + h->len, p, n < BP_HTTP_LEN - h->len ? n : BP_HTTP_LEN - h->len);
+  h->len += n;
+  return n;
+}
+
+static void fx_add(fetch_h *h) {
+  h->len = 0;
+  fx_issued++;
+  h->t0 = now_ms();
+  if (curl_multi_add_handle(fx_multi, h->easy) != CURLM_OK) {
+    fprintf(stderr, "weft-bench-c: curl_multi_add_handle failed\n");
+    exit(1);
+  }
+}
+
+/* Check what finished and send each handle again while GETs are left. */
+static void fx_reap(void) {
+  CURLMsg *msg;
+  int left;
+  while ((msg = curl_multi_info_read(fx_multi, &left))) {
+    if (msg->msg != CURLMSG_DONE)
+      continue;
+    CURL *e = msg->easy_handle;
+    CURLcode rc = msg->data.result;
+    fetch_h *h;
+    curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&h);
+    long code = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &code);
+    curl_multi_remove_handle(fx_multi, e); /* msg is gone after this */
+    if (fx_lat_us)
+      fx_lat_us[fx_done] = (now_ms() - h->t0) * 1e3;
+    fx_done++;
+    if (rc != CURLE_OK) {
+      fprintf(stderr, "weft-bench-c: GET %s: %s\n", fx_url, curl_easy_strerror(rc));
+      exit(1);
+    }
+    bool ok = code == 200 && h->len == BP_HTTP_LEN;
+    for (size_t i = 0; ok && i < BP_HTTP_LEN; i++)
+      ok = h->body[i] == bp_http_byte(i);
+    if (!ok) {
+      fprintf(stderr, "weft-bench-c: GET %s: status %ld, %zu bytes, not the file\n", fx_url,
+              code, h->len);
+      exit(1);
+    }
+    if (fx_issued < fx_n)
+      fx_add(h);
+  }
+}
+
+/* n GETs with up to nh handles in flight; the wall time in ms. */
+static double fx_round(fetch_h *hs, int nh, long n) {
+  fx_n = n;
+  fx_issued = fx_done = 0;
+  double t0 = now_ms();
+  for (int i = 0; i < nh && fx_issued < n; i++)
+    fx_add(&hs[i]);
+  struct epoll_event evs[256];
+  int running;
+  while (fx_done < n) {
+    int timeout = -1;
+    if (fx_deadline >= 0) {
+      double left = fx_deadline - now_ms();
+      timeout = left <= 0 ? 0 : (int)left + 1;
+    }
+    int k = epoll_wait(fx_ep, evs, 256, timeout);
+    if (k < 0 && errno != EINTR)
+      die("epoll_wait");
+    for (int i = 0; i < k; i++) {
+      uint32_t ev = evs[i].events;
+      int bits = (ev & EPOLLIN ? CURL_CSELECT_IN : 0) | (ev & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+                 (ev & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+      curl_multi_socket_action(fx_multi, evs[i].data.fd, bits, &running);
+    }
+    if (fx_deadline >= 0 && now_ms() >= fx_deadline) {
+      fx_deadline = -1;
+      curl_multi_socket_action(fx_multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    }
+    fx_reap();
+  }
+  return now_ms() - t0;
+}
+
+static fetch_h *fx_setup(int nh) {
+  char base[128];
+  bp_http_start(base, sizeof base);
+  snprintf(fx_url, sizeof fx_url, "%s" BP_HTTP_PATH, base);
+  if (curl_global_init(CURL_GLOBAL_DEFAULT))
+    die("curl_global_init");
+  fx_ep = epoll_create1(EPOLL_CLOEXEC);
+  fx_multi = curl_multi_init();
+  if (fx_ep < 0 || !fx_multi)
+    die("curl_multi_init");
+  curl_multi_setopt(fx_multi, CURLMOPT_SOCKETFUNCTION, fx_on_socket);
+  curl_multi_setopt(fx_multi, CURLMOPT_TIMERFUNCTION, fx_on_timer);
+  curl_multi_setopt(fx_multi, CURLMOPT_MAXCONNECTS, (long)nh);
+  fetch_h *hs = calloc((size_t)nh, sizeof *hs);
+  for (int i = 0; i < nh; i++) {
+    CURL *e = hs[i].easy = curl_easy_init();
+    if (!e)
+      die("curl_easy_init");
+    curl_easy_setopt(e, CURLOPT_URL, fx_url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, &hs[i]);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fx_on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &hs[i]);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+  }
+  return hs;
+}
+
+static void fx_teardown(fetch_h *hs, int nh) {
+  for (int i = 0; i < nh; i++)
+    curl_easy_cleanup(hs[i].easy);
+  free(hs);
+  curl_multi_cleanup(fx_multi);
+  close(fx_ep);
+  curl_global_cleanup();
+}
+
+static void bench_fetch(unsigned w, long n) {
+  (void)w;
+  int nh = FETCH_HANDLES;
+  const char *env = getenv("WEFT_BENCH_FETCH_COROUTINES");
+  if (env && atoi(env) > 0)
+    nh = atoi(env);
+  fetch_h *hs = fx_setup(nh);
+  fx_round(hs, nh, n / 10 ? n / 10 : 1); /* warm-up: opens the connections */
+  double ms = fx_round(hs, nh, n);
+  fx_teardown(hs, nh);
+  printf("{\"bench\":\"fetch\",\"impl\":\"c\",\"workers\":1,\"n\":%ld,"
+         "\"handles\":%d,\"req_per_s\":%.0f}\n",
+         n, nh, (double)n / (ms / 1e3));
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static void bench_fetch_latency(unsigned w, long n) {
+  (void)w;
+  fetch_h *hs = fx_setup(1);
+  fx_round(hs, 1, n / 10 ? n / 10 : 1); /* warm-up */
+  fx_lat_us = calloc((size_t)n, sizeof *fx_lat_us);
+  fx_round(hs, 1, n);
+  fx_teardown(hs, 1);
+  double sum = 0;
+  for (long i = 0; i < n; i++)
+    sum += fx_lat_us[i];
+  qsort(fx_lat_us, (size_t)n, sizeof *fx_lat_us, cmp_double);
+  size_t p50 = (size_t)((n * 50 + 99) / 100), p99 = (size_t)((n * 99 + 99) / 100);
+  printf("{\"bench\":\"fetch_latency\",\"impl\":\"c\",\"workers\":1,\"n\":%ld,"
+         "\"p50_us\":%.2f,\"p99_us\":%.2f,\"mean_us\":%.2f,\"max_us\":%.2f}\n",
+         n, fx_lat_us[p50 ? p50 - 1 : 0], fx_lat_us[p99 ? p99 - 1 : 0], sum / (double)n,
+         fx_lat_us[n - 1]);
+  free(fx_lat_us);
+}
+#endif
+
 /* ---- driver ----------------------------------------------------------------------- */
 
 static const struct bench {
@@ -281,6 +523,10 @@ static const struct bench {
 } benches[] = {
     {"echo", bench_echo, BP_ECHO_CONNS},
     {"dns", bench_dns, 100000},
+#ifdef WEFT_BENCH_WITH_CURL
+    {"fetch", bench_fetch, 20000},
+    {"fetch_latency", bench_fetch_latency, 2000},
+#endif
 };
 
 static void usage(void) {

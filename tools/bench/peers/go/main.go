@@ -112,6 +112,24 @@
 //	               percentile is the nearest-rank one: element ceil(p*n/100)
 //	               of the sorted values, counting from 1). No warm-up run:
 //	               each run takes a second. Default n = 100,000.
+//	fetch          n GETs (default 20,000) of a 100-byte file from nginx on
+//	               loopback (fetch.go: $WEFT_BENCH_HTTP, which compare sets
+//	               so that every side fetches from the same server, else an
+//	               nginx started here with tools/bench/bench_proc.h's config:
+//	               one worker, HTTP/1.1 keep-alive) by 100 goroutines taking
+//	               indices from one atomic counter, all through one
+//	               http.Client whose Transport keeps up to 100 idle
+//	               connections to the host (MaxIdleConnsPerHost = 100; the
+//	               default of 2 would close most of them after each burst).
+//	               Every response is read in full and checked: status 200,
+//	               exactly the file (byte i = 'a' + i%26). n/10 GETs first,
+//	               the same way, as the warm-up that opens the connections.
+//	               "req_per_s" = GETs per second, "goroutines".
+//	fetch_latency  One goroutine doing n sequential GETs (default 2,000,
+//	               after n/10 as a warm-up) with the same client, each timed
+//	               from Get to the body read and checked: "p50_us" (the
+//	               main figure, lower is better), "p99_us", "mean_us",
+//	               "max_us" (nearest-rank, as sleep_gather).
 //
 // None of the req_per_s benchmarks print ns_per_op, ms, bytes_per_coroutine
 // or speedup: compare takes the first of those names in that order, not the
@@ -164,6 +182,8 @@ var benches = []bench{
 	{"offload", 200_000, benchOffload},
 	{"echo", 64, benchEcho},
 	{"sleep_gather", 100_000, benchSleepGather},
+	{"fetch", 20_000, benchFetch},
+	{"fetch_latency", 2_000, benchFetchLatency},
 }
 
 func usage() {
@@ -220,8 +240,14 @@ func emit(fields []field) {
 	fmt.Println(sb.String())
 }
 
+// atFail runs in fail before the exit (fetch stops its nginx there).
+var atFail []func()
+
 func fail(format string, args ...interface{}) {
 	fmt.Fprintf(os.Stderr, "weft-bench-go: "+format+"\n", args...)
+	for _, f := range atFail {
+		f()
+	}
 	os.Exit(1)
 }
 
@@ -696,7 +722,7 @@ func percentile(sorted []float64, p int) float64 {
 
 func benchSleepGather(w, n int) (int, []field) {
 	// No warm-up: every run sleeps a full second.
-	late := make([]float64, n) // microseconds, one slot per goroutine
+	late := make([]float64, n)          // microseconds, one slot per goroutine
 	started := make([]time.Duration, n) // when each called Sleep, after t0
 	start := make(chan struct{})
 	var t0 time.Time // written before close(start), so read safely after it
