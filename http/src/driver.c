@@ -148,7 +148,7 @@ static bool buf_append(weft__buf *b, const char *p, size_t n) {
       b->len -= b->off;
       b->off = 0;
     }
-    size_t cap = b->cap ? b->cap : 16384;
+    size_t cap = b->cap ? b->cap : 256;
     while (cap < b->len + n + 1)
       cap *= 2;
     if (cap != b->cap) {
@@ -343,7 +343,6 @@ static void ext_poll(void *ctx, uint64_t *sleep_ns) {
   weft__spin_lock(&d->lock);
   unsigned n = d->nmultis;
   weft__spin_unlock(&d->lock);
-  uint64_t now = weft__now_ns();
   for (unsigned i = 0; i < n; i++) {
     weft__spin_lock(&d->lock);
     weft__http_multi *m = d->multis[i];
@@ -351,6 +350,9 @@ static void ext_poll(void *ctx, uint64_t *sleep_ns) {
     if (!m)
       continue;
     run_ops(m);
+    /* After the ops: adding a transfer sets curl's timer to 0, which is
+     * due now, not after a sleep. */
+    uint64_t now = weft__now_ns();
     if (m->timer_ns <= now) {
       m->timer_ns = UINT64_MAX;
       curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &m->running);
@@ -451,8 +453,8 @@ int weft__http_multi_new(weft__http_driver *d, weft_http_client *c,
   curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
   curl_multi_setopt(m->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)cfg->max_conns);
   curl_multi_setopt(m->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)cfg->max_conns_per_host);
-  curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS,
-                    (long)(cfg->max_idle_conns ? cfg->max_idle_conns : 64));
+  if (cfg->max_cached_conns) /* else curl's: 4 x the transfers it has seen at once */
+    curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, (long)cfg->max_cached_conns);
   weft__spin_lock(&d->lock);
   unsigned id = 0;
   while (id < d->nmultis && d->multis[id])

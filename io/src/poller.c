@@ -69,6 +69,7 @@ typedef struct poller {
   weft__twheel wheel;
   uint64_t sleep_until; /* when the poller will look at timers next */
   bool stopping;
+  uint32_t poke_pending; /* atomic: an eventfd write the poller has not read */
   struct {
     const weft__io_ext *ops;
     void *ctx; /* published (release) after ops; read by the poller */
@@ -77,7 +78,15 @@ typedef struct poller {
 
 static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* Wake the poller. Pokes between two of its rounds share one eventfd
+ * write: poke_pending is set by the first and cleared by the poller once
+ * it has read the eventfd, before it looks at timers and queues again.
+ * Both are exchanges on one word, so a poke that finds it set comes before
+ * the poller's clearing exchange, which then acquires what the poke
+ * posted: that round sees its work. */
 static void poke(poller *p) {
+  if (weft__xchg_ar(&p->poke_pending, 1))
+    return;
   uint64_t one = 1;
   ssize_t r = write(p->evfd, &one, sizeof one);
   (void)r; /* a full counter (EAGAIN) wakes the poller just the same */
@@ -152,6 +161,7 @@ static void *poller_main(void *arg) {
         uint64_t v;
         ssize_t r = read(p->evfd, &v, sizeof v);
         (void)r;
+        weft__xchg_ar(&p->poke_pending, 0); /* acquires what the pokes posted */
       } else if (evs[i].data.u64 & WEFT__DNS_TAG) {
         weft__dns_event(p->dns, evs[i].data.u64, evs[i].events);
       } else if (evs[i].data.u64 & WEFT__EXT_TAG) {

@@ -93,9 +93,7 @@
  *                  worker process, HTTP/1.1 keep-alive) by 100 coroutines
  *                  ($WEFT_BENCH_FETCH_COROUTINES to change) taking indices
  *                  from one counter, all through one weft_http_client of
- *                  the default config (weft_http_do;
- *                  $WEFT_BENCH_FETCH_IDLE sets its max_idle_conns, for
- *                  experiments: the default is 64). Every response is
+ *                  the default config (weft_http_do). Every response is
  *                  checked: status 200, exactly the 100 bytes of the file.
  *                  The same client first does n/10 GETs the same way as a
  *                  warm-up (so its connections are open and the measured
@@ -930,11 +928,7 @@ static void fetch_setup(void) {
   char base[128];
   bp_http_start(base, sizeof base);
   snprintf(fetch_url, sizeof fetch_url, "%s" BP_HTTP_PATH, base);
-  weft_http_client_config cfg = {0}; /* the default config, unless: */
-  const char *idle = getenv("WEFT_BENCH_FETCH_IDLE");
-  if (idle && atoi(idle) > 0)
-    cfg.max_idle_conns = (unsigned)atoi(idle);
-  int rc = weft_http_client_new(&cfg, &fetch_client);
+  int rc = weft_http_client_new(NULL, &fetch_client); /* the default config */
   if (rc)
     die("weft_http_client_new", rc);
 }

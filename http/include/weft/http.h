@@ -65,7 +65,9 @@ enum weft_http_version {
 typedef struct weft_http_client_config {
   unsigned max_conns;          /* open connections in all; default unlimited */
   unsigned max_conns_per_host; /* default unlimited */
-  unsigned max_idle_conns;     /* kept alive for reuse; default 64 */
+  unsigned max_cached_conns;   /* connections kept open, busy or idle, for
+                                  reuse (curl's connection cache); default
+                                  4 x the most requests in flight at once */
   bool no_keepalive;           /* close each connection after its request */
   int version;                 /* enum weft_http_version */
   bool insecure;               /* do not verify TLS certificates (default: verify) */
