@@ -326,6 +326,7 @@ static void run_ops(weft__http_multi *m) {
 
 void weft__http_post(weft__xfer *x, uint32_t ops, bool poke) {
   weft__http_multi *m = x->m;
+  weft__http_driver *d = m->d; /* after the unlock, x and m may be freed */
   weft__spin_lock(&m->qlock);
   x->ops |= ops;
   if (!x->queued) {
@@ -338,10 +339,10 @@ void weft__http_post(weft__xfer *x, uint32_t ops, bool poke) {
     m->qtail = x;
   }
   weft__spin_unlock(&m->qlock);
-  if (m->d->in_coroutine)
-    ring(m->d);
+  if (d->in_coroutine)
+    ring(d);
   else if (poke)
-    weft__io_poke(m->d->io);
+    weft__io_poke(d->io);
 }
 
 /* ---- the poller extension -------------------------------------------------------- */
@@ -613,8 +614,9 @@ int weft__http_multi_new(weft__http_driver *d, weft_http_client *c,
 /* The client is gone: the poller frees its multi once nothing is left in
  * it (ext_poll). */
 void weft__http_multi_retire(weft__http_multi *m) {
+  weft__poller_io *io = m->d->io; /* m may be freed once dead is seen */
   weft__st_rel(&m->dead, true);
-  weft__io_poke(m->d->io);
+  weft__io_poke(io);
 }
 
 struct weft_runtime *weft__http_driver_rt(weft__http_driver *d) { return d->io->rt; }
