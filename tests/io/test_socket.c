@@ -5,10 +5,12 @@
  * cancellation, peer resets, UDP and Unix-domain sockets.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/un.h>
@@ -40,6 +42,8 @@ static int connect_loopback(uint16_t port) {
 
 /* ---- echo with many clients ------------------------------------------------------ */
 
+static uint32_t echo_live; /* server connections not yet closed */
+
 static void *echo_conn(void *arg) {
   int fd = (int)(intptr_t)arg;
   char buf[4096];
@@ -48,6 +52,7 @@ static void *echo_conn(void *arg) {
     if (weft_write(fd, buf, (size_t)n) != n)
       break;
   weft_close(fd);
+  __atomic_fetch_sub(&echo_live, 1, __ATOMIC_RELAXED);
   return NULL;
 }
 
@@ -57,6 +62,7 @@ static void *echo_server(void *arg) {
     int fd = weft_accept(lfd, NULL, NULL);
     if (fd < 0)
       return (void *)(intptr_t)fd; /* -EBADF when the test closes it */
+    __atomic_fetch_add(&echo_live, 1, __ATOMIC_RELAXED);
     CHECK_EQ(weft_spawn(NULL, echo_conn, (void *)(intptr_t)fd), 0);
   }
 }
@@ -365,7 +371,112 @@ static void *short_reads_main(void *arg) {
 
 static void short_reads(void) { CHECK_EQ(weft_run(NULL, short_reads_main, NULL, NULL), 0); }
 
+/* ---- churn (stress): connections opened, used, cut and cancelled at once ---------- */
+
+static uint64_t churn_bytes;
+static uint32_t churn_cancelled, churn_done;
+
+typedef struct {
+  uint16_t port;
+  unsigned seed;
+} churn_arg;
+
+/* One client: write a random amount in random pieces, read it all back,
+ * checking it; one in four hangs up halfway (the server must cope). */
+static void *churn_client(void *p) {
+  churn_arg *a = p;
+  unsigned seed = a->seed;
+  int fd = connect_loopback(a->port);
+  size_t len = 1 + (size_t)rand_r(&seed) % 20000;
+  bool cut = rand_r(&seed) % 4 == 0;
+  unsigned char *out = malloc(len), *in = malloc(len);
+  for (size_t i = 0; i < len; i++)
+    out[i] = (unsigned char)rand_r(&seed);
+  size_t sent = 0, got = 0;
+  int rc = 0;
+  while (got < len && rc == 0) {
+    if (sent < len) {
+      size_t k = 1 + (size_t)rand_r(&seed) % 3000;
+      if (k > len - sent)
+        k = len - sent;
+      ssize_t w = weft_write(fd, out + sent, k);
+      if (w < 0)
+        rc = (int)w;
+      else
+        sent += (size_t)w;
+    }
+    if (cut && got > len / 2)
+      break;
+    ssize_t r = weft_read(fd, in + got, len - got > 512 ? 512 : len - got);
+    if (r < 0)
+      rc = (int)r;
+    else if (r == 0)
+      rc = -EPIPE;
+    else
+      got += (size_t)r;
+  }
+  if (rc == -ECANCELED)
+    __atomic_fetch_add(&churn_cancelled, 1, __ATOMIC_RELAXED);
+  else {
+    CHECK_EQ(rc, 0);
+    CHECK(memcmp(in, out, got) == 0);
+    __atomic_fetch_add(&churn_bytes, got, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&churn_done, 1, __ATOMIC_RELAXED);
+  }
+  weft_close(fd);
+  free(in);
+  free(out);
+  return NULL;
+}
+
+static void *churn_main(void *arg) {
+  (void)arg;
+  uint16_t port;
+  int lfd = listen_loopback(&port);
+  weft_co *server;
+  CHECK_EQ(weft_spawn(&server, echo_server, (void *)(intptr_t)lfd), 0);
+  enum { PER_ROUND = 200 };
+  static churn_arg args[PER_ROUND];
+  static weft_co *cs[PER_ROUND];
+  int rounds = SCALE(1000) < 4 ? 4 : SCALE(1000) > 30 ? 30 : SCALE(1000);
+  unsigned total = 0;
+  for (int round = 0; round < rounds; round++) {
+    for (int i = 0; i < PER_ROUND; i++) {
+      args[i] = (churn_arg){port, (unsigned)(round * PER_ROUND + i + 1)};
+      CHECK_EQ(weft_spawn(&cs[i], churn_client, &args[i]), 0);
+    }
+    weft_yield();
+    for (int i = 0; i < PER_ROUND; i += 7) /* cancel some, wherever they are */
+      weft_cancel(cs[i]);
+    CHECK_EQ(weft_gather(cs, PER_ROUND, NULL), 0);
+    total += PER_ROUND;
+  }
+  CHECK_EQ(churn_done + churn_cancelled, total);
+  CHECK(churn_done > total / 2);
+  /* Every client closed its end: every server connection sees the end
+   * and closes too (a runtime that stops frees coroutines, not fds). */
+  for (int i = 0; i < 6000 && __atomic_load_n(&echo_live, __ATOMIC_RELAXED); i++)
+    weft_sleep_ms(10);
+  CHECK_EQ(__atomic_load_n(&echo_live, __ATOMIC_RELAXED), 0);
+  weft_close(lfd);
+  void *res;
+  CHECK_EQ(weft_join(server, &res), 0);
+  CHECK_EQ((int)(intptr_t)res, -EBADF);
+  return NULL;
+}
+
+static void churn(void) {
+  int before = 0, after = 0;
+  for (int fd = 0; fd < 4096; fd++)
+    before += fcntl(fd, F_GETFD) != -1;
+  CHECK_EQ(weft_run(NULL, churn_main, NULL, NULL), 0);
+  for (int fd = 0; fd < 4096; fd++)
+    after += fcntl(fd, F_GETFD) != -1;
+  CHECK_EQ(after, before); /* every socket closed */
+}
+
 static const test_case cases[] = {
+    {"churn", churn},
     {"short_reads", short_reads},
     {"echo_many", echo_many},
     {"tiny_buffers", tiny_buffers},
