@@ -10,8 +10,9 @@
  * Request life (the offload pool's O1-O4, with the poller as the pool):
  *   D1. the caller opens its wait, queues the request, pokes the poller,
  *       parks (with its deadline, if any);
- *   D2. the poller starts queued requests while fewer than MAX_INFLIGHT
- *       are in flight (UDP loss starts near 400 on a default buffer);
+ *   D2. the poller answers it from /etc/hosts or the cache, merges it into
+ *       the same question on the wire, or starts it while the queries in
+ *       flight stay within MAX_QUERIES (below);
  *   D3. the answer callback, on the poller, CASes state WAITING -> DONE;
  *       on success it claims the caller's wait by generation, collects it
  *       for the batch unpark and sets `released`; if the caller already
@@ -19,38 +20,118 @@
  *   D4. a caller woken by a cancel or its deadline CASes WAITING ->
  *       CANCELLED; if that finds DONE it waits for `released` and frees.
  * Servers: /etc/resolv.conf, unless WEFT_DNS_SERVERS ("127.0.0.1:5353,
- * 10.0.0.1") says otherwise; /etc/hosts is read first (c-ares "fb").
- * Errors are WEFT_EDNS_* codes, one per cause (with one server, c-ares is
- * told to pass SERVFAIL and REFUSED answers through: see channel_init).
+ * 10.0.0.1") says otherwise. Errors are WEFT_EDNS_* codes, one per cause
+ * (with one server, c-ares is told to pass SERVFAIL and REFUSED answers
+ * through: see channel_init).
+ *
+ * What weft does itself, and what it leaves to c-ares. c-ares 1.18 is
+ * asked for one thing only: the A and/or AAAA records of a name, from
+ * the servers (lookups "b", no service, ARES_AI_NOSORT). The rest is here,
+ * because c-ares's way costs more than the DNS round trip on loopback, or
+ * differs from getaddrinfo (the dns benchmark, 2 CPUs, 512 coroutines: 6.7k
+ * lookups/s with c-ares doing it all, 61-68k now; glibc on 64 threads
+ * 28-33k):
+ *  - The service, in the caller: digits are the port ("" is 0, as in
+ *    glibc); a name is looked up (getservbyname_r, "udp" for SOCK_DGRAM,
+ *    else "tcp", then "udp" for socktype 0) on the poller, as c-ares did;
+ *    c-ares's own lookup of even "80" went through NSS on every call.
+ *  - No host (bind or connect to this machine) and address literals
+ *    (inet_pton's forms) are answered in the caller, with no poller trip.
+ *  - /etc/hosts ($WEFT_HOSTS_FILE instead, for tests) is parsed once into
+ *    a table of names (case-insensitive) and their addresses, in file
+ *    order, and answered from on the poller before the cache or c-ares;
+ *    c-ares ("fb") re-read the whole file for every lookup. The table is
+ *    re-read when the file's mtime, size or inode changes, which the
+ *    poller checks (stat) at most once a second: an edit shows within a
+ *    second. A name the file does not have for the family asked goes to
+ *    the servers, as with c-ares and glibc, except "localhost", which is
+ *    never asked of a server (RFC 6761 6.3, as c-ares does): without a
+ *    line for the family it is 127.0.0.1 and/or ::1.
+ *  - Order. c-ares 1.18 sorts answers (RFC 6724) at the cost of a socket,
+ *    a connect, a getsockname and a close per address, even for one
+ *    address; weft does not sort. An AF_UNSPEC answer lists the IPv4
+ *    addresses, then the IPv6 ones, each family in the order the server
+ *    (or the hosts file) gave: IPv4 first works on the most hosts, and
+ *    ask AF_INET6 (or sort) to prefer IPv6.
+ *  - hints->ai_flags are getaddrinfo's AI_* flags, whose bits differ from
+ *    c-ares's ARES_AI_* (AI_V4MAPPED is ARES_AI_NUMERICSERV's bit), so
+ *    each is translated by what it means: AI_PASSIVE (no host: 0.0.0.0
+ *    and :: instead of the loopback), AI_NUMERICHOST (no lookup:
+ *    WEFT_EDNS_NOTFOUND unless a literal), AI_NUMERICSERV (-EINVAL unless
+ *    digits), AI_CANONNAME (ai_canonname on the first entry: the end of
+ *    the server's CNAME chain, the hosts line's first name, or the
+ *    literal; -EINVAL without a host), AI_V4MAPPED and AI_ALL (with
+ *    AF_INET6 only, as in glibc: both records are asked, and IPv4 answers
+ *    come as ::ffff:a.b.c.d when there is no IPv6 one, or after them with
+ *    AI_ALL), AI_ADDRCONFIG (accepted and ignored: c-ares 1.18 has no
+ *    such check, and both families are asked). Any other bit is -EINVAL,
+ *    as is a family other than AF_UNSPEC, AF_INET and AF_INET6.
  *
  * On the poller, before a request goes on the wire: a small cache (512
- * slots, keyed by the whole question) answers it if a previous answer's
- * TTL has not run out, and an identical question already on the wire
- * takes it along (merged); each request gets its own copy of the
- * addresses. Only the poller thread touches the cache and the lookups.
+ * slots, keyed by the name and the family asked of c-ares) answers it if
+ * a previous answer's TTL (the least of its records') has not run out,
+ * and an identical question already on the wire takes it along (merged).
+ * Both hold the addresses alone: each request gets its own list, with
+ * its port, socktype, protocol and flags. Only the poller thread touches
+ * the cache, the hosts table and the lookups.
+ *
+ * MAX_QUERIES: at most 128 queries (an AF_UNSPEC lookup is 2: A and AAAA)
+ * are on the wire at once; more wait in the queue. Past that a server's
+ * UDP receive buffer overflows, and each query lost costs c-ares's retry
+ * timeout (5 s). Measured with the dns benchmark (512 coroutines, 30k
+ * lookups, dnsmasq with the default 208 KiB buffer): 128 queries on the
+ * wire, no drop and ~49k lookups/s; 256, ~120 queries dropped and 5.5k/s;
+ * 512, ~680 and 2k/s. The drops were at dnsmasq's socket; c-ares's own gets
+ * 1 MiB (RCVBUF; the kernel caps it at net.core.rmem_max), room for the
+ * answers to every query in flight many times over should the poller be
+ * late (with the default, it dropped a few at 256).
  */
 #include <ares.h>
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "dns.h"
 #include "weft/io.h"
 
-#define MAX_INFLIGHT 256
+#define MAX_QUERIES 128
+#define RCVBUF (1 << 20)
+#define HOSTS_CHECK_NS 1000000000ull
+#define KNOWN_FLAGS                                                                                \
+  (AI_PASSIVE | AI_CANONNAME | AI_NUMERICHOST | AI_NUMERICSERV | AI_V4MAPPED | AI_ALL |          \
+   AI_ADDRCONFIG)
 enum { REQ_WAITING = 0, REQ_DONE = 1, REQ_CANCELLED = 2 };
 
+/* One address of an answer, before it is shaped for a caller. */
+typedef struct addr {
+  int family;              /* AF_INET or AF_INET6 */
+  unsigned char bytes[16]; /* 4 or 16 of them */
+} addr;
+
+/* What a caller asked for, besides the host. */
+typedef struct want {
+  int family, socktype, protocol, flags; /* flags: AI_* as the caller gave them */
+  uint16_t port;
+} want;
+
 typedef struct dns_req {
-  char *host, *service;
-  struct ares_addrinfo_hints hints;
+  char *host;
+  char *service; /* a service name still to look up (poller), or NULL */
+  want want;
   weft_co *co;
   uint32_t gen;
   uint32_t state, released;
   int rc;               /* the answer: 0 or a code ... */
-  struct addrinfo *res; /* ... and the caller's own copy of the addresses */
+  struct addrinfo *res; /* ... and the caller's own list of addresses */
   struct dns_req *next;
 } dns_req;
 
@@ -59,15 +140,37 @@ typedef struct lookup {
   char *key;
   dns_req *reqs;
   struct weft__dns *d;
+  unsigned queries; /* on the wire for it: 2 for AF_UNSPEC, else 1 */
   struct lookup *next;
 } lookup;
 
 #define CACHE_SLOTS 512
 typedef struct cache_ent {
   char *key;
-  struct addrinfo *res;
+  addr *addrs;
+  size_t n;
+  char *canon;
   uint64_t expires_ns;
 } cache_ent;
+
+/* /etc/hosts, parsed: an open-addressed table of names. The strings
+ * point into buf, the file's text cut up in place. */
+typedef struct hosts_name {
+  const char *name;  /* as written; matched case-insensitively */
+  const char *canon; /* the first name of the first line naming it */
+  addr *addrs;       /* every address given for it, in file order */
+  size_t n, cap;
+} hosts_name;
+
+typedef struct hosts {
+  char *path; /* $WEFT_HOSTS_FILE or /etc/hosts, once read */
+  char *buf;
+  hosts_name *slots;
+  size_t mask; /* slots - 1; slots is NULL when the file is empty */
+  bool loaded, present;
+  struct stat st;      /* the file's, when last read */
+  uint64_t checked_ns; /* when st was last compared */
+} hosts;
 
 struct weft__dns {
   weft__poller_io *io;
@@ -76,9 +179,10 @@ struct weft__dns {
   int init_status;
   uint32_t lock; /* the submit queue */
   dns_req *head, *tail;
-  unsigned inflight;  /* lookups on the wire (poller only) */
-  lookup *lookups;    /* those lookups, for merging (poller only) */
+  unsigned inflight; /* queries on the wire (poller only) */
+  lookup *lookups;   /* their lookups, for merging (poller only) */
   cache_ent cache[CACHE_SLOTS]; /* answers until their TTL (poller only) */
+  hosts hosts;                  /* (poller only) */
   /* the batch of callers to wake after a round of ares_process_fd */
   weft_co *wake[64];
   int wake_res[64];
@@ -119,6 +223,159 @@ static int map_status(int s) {
   }
 }
 
+/* ---- addrinfo lists: one allocation per entry (record, address, name) ------------ */
+
+static struct addrinfo *node_new(size_t addrlen, const char *canon) {
+  size_t clen = canon ? strlen(canon) + 1 : 0;
+  struct addrinfo *ai = calloc(1, sizeof *ai + addrlen + clen);
+  if (!ai)
+    return NULL;
+  ai->ai_addrlen = (socklen_t)addrlen;
+  ai->ai_addr = (struct sockaddr *)(ai + 1);
+  if (canon) {
+    ai->ai_canonname = (char *)(ai + 1) + addrlen;
+    memcpy(ai->ai_canonname, canon, clen);
+  }
+  return ai;
+}
+
+/* Append the addresses of `family` in a[0..n) to *tail, shaped as w asks;
+ * `mapped`: IPv4 ones as IPv4-mapped IPv6. The first entry made takes
+ * *canon (then NULL). */
+static int emit(const want *w, const addr *a, size_t n, int family, bool mapped,
+                struct addrinfo ***tail, const char **canon) {
+  for (size_t i = 0; i < n; i++) {
+    if (a[i].family != family)
+      continue;
+    bool v6 = family == AF_INET6 || mapped;
+    struct addrinfo *ai =
+        node_new(v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in), *canon);
+    if (!ai)
+      return -ENOMEM;
+    *canon = NULL;
+    ai->ai_flags = w->flags;
+    ai->ai_family = v6 ? AF_INET6 : AF_INET;
+    ai->ai_socktype = w->socktype;
+    ai->ai_protocol = w->protocol;
+    if (v6) {
+      struct sockaddr_in6 *s = (struct sockaddr_in6 *)ai->ai_addr;
+      s->sin6_family = AF_INET6;
+      s->sin6_port = htons(w->port);
+      if (mapped) {
+        s->sin6_addr.s6_addr[10] = s->sin6_addr.s6_addr[11] = 0xff;
+        memcpy(&s->sin6_addr.s6_addr[12], a[i].bytes, 4);
+      } else {
+        memcpy(&s->sin6_addr, a[i].bytes, 16);
+      }
+    } else {
+      struct sockaddr_in *s = (struct sockaddr_in *)ai->ai_addr;
+      s->sin_family = AF_INET;
+      s->sin_port = htons(w->port);
+      memcpy(&s->sin_addr, a[i].bytes, 4);
+    }
+    **tail = ai;
+    *tail = &ai->ai_next;
+  }
+  return 0;
+}
+
+/* The caller's list from an answer's addresses (see "Order" and the
+ * flags above): 0 with *out set, WEFT_EDNS_NOTFOUND if none is of the
+ * family asked, or -ENOMEM. */
+static int build(const want *w, const addr *a, size_t n, const char *canon,
+                 struct addrinfo **out) {
+  struct addrinfo *head = NULL, **tail = &head;
+  const char *cn = (w->flags & AI_CANONNAME) ? canon : NULL;
+  int rc = 0;
+  if (w->family == AF_INET6 && (w->flags & AI_V4MAPPED)) {
+    size_t n6 = 0;
+    for (size_t i = 0; i < n; i++)
+      n6 += a[i].family == AF_INET6;
+    rc = emit(w, a, n, AF_INET6, false, &tail, &cn);
+    if (!rc && (n6 == 0 || (w->flags & AI_ALL)))
+      rc = emit(w, a, n, AF_INET, true, &tail, &cn);
+  } else {
+    if (w->family != AF_INET6)
+      rc = emit(w, a, n, AF_INET, false, &tail, &cn);
+    if (!rc && w->family != AF_INET)
+      rc = emit(w, a, n, AF_INET6, false, &tail, &cn);
+  }
+  if (!rc && !head)
+    rc = WEFT_EDNS_NOTFOUND;
+  if (rc) {
+    weft_freeaddrinfo(head);
+    head = NULL;
+  }
+  *out = head;
+  return rc;
+}
+
+/* No host (the loopback, or with AI_PASSIVE the wildcard), an address
+ * literal, or AI_NUMERICHOST with neither: answered without a lookup.
+ * False if host is a name to look up. */
+static bool local_answer(const want *w, const char *host, struct addrinfo **res, int *rc) {
+  addr a[2] = {{AF_INET, {0}}, {AF_INET6, {0}}};
+  size_t n = 1;
+  const char *canon = host;
+  if (!host) {
+    if (!(w->flags & AI_PASSIVE)) {
+      memcpy(a[0].bytes, (unsigned char[]){127, 0, 0, 1}, 4);
+      a[1].bytes[15] = 1;
+    }
+    n = 2;
+  } else if (inet_pton(AF_INET, host, a[0].bytes) != 1) {
+    if (inet_pton(AF_INET6, host, a[0].bytes) == 1) {
+      a[0].family = AF_INET6;
+    } else if (!*host || (w->flags & AI_NUMERICHOST)) {
+      *res = NULL;
+      *rc = WEFT_EDNS_NOTFOUND;
+      return true;
+    } else {
+      return false; /* a name */
+    }
+  }
+  *rc = build(w, a, n, canon, res);
+  return true;
+}
+
+/* The port of a service: digits (up to 65535), "" or NULL (0). *named
+ * is set for anything else, a name to look up with service_lookup
+ * (-EINVAL with AI_NUMERICSERV). */
+static int service_port(const char *s, int flags, uint16_t *port, bool *named) {
+  *port = 0;
+  *named = false;
+  if (!s || !*s)
+    return 0;
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (end != s && *end == 0) {
+    if (errno || v > 65535)
+      return -EINVAL;
+    *port = (uint16_t)v;
+    return 0;
+  }
+  if (flags & AI_NUMERICSERV)
+    return -EINVAL;
+  *named = true;
+  return 0;
+}
+
+/* A service name through NSS (/etc/services), on the poller. */
+static int service_lookup(const char *s, int socktype, uint16_t *port) {
+  struct servent se, *sp = NULL;
+  char buf[2048];
+  const char *proto = socktype == SOCK_DGRAM ? "udp" : "tcp";
+  if (getservbyname_r(s, proto, &se, buf, sizeof buf, &sp) != 0)
+    sp = NULL;
+  if (!sp && socktype == 0 && getservbyname_r(s, "udp", &se, buf, sizeof buf, &sp) != 0)
+    sp = NULL;
+  if (!sp)
+    return -EINVAL;
+  *port = ntohs((uint16_t)sp->s_port);
+  return 0;
+}
+
 static void req_free(dns_req *r) {
   weft_freeaddrinfo(r->res);
   free(r->host);
@@ -151,94 +408,287 @@ static void deliver(weft__dns *d, dns_req *r, int rc, struct addrinfo *res) {
   }
 }
 
-static struct addrinfo *copy_ai(const struct addrinfo *ai, int *err) {
-  struct addrinfo *head = NULL, **tail = &head;
-  for (; ai; ai = ai->ai_next) {
-    struct addrinfo *c = calloc(1, sizeof *c + ai->ai_addrlen);
-    if (!c) {
-      weft_freeaddrinfo(head);
-      *err = -ENOMEM;
-      return NULL;
-    }
-    *c = *ai;
-    c->ai_next = NULL;
-    c->ai_canonname = NULL;
-    c->ai_addr = (struct sockaddr *)(c + 1);
-    memcpy(c->ai_addr, ai->ai_addr, ai->ai_addrlen);
-    *tail = c;
-    tail = &c->ai_next;
+/* ---- /etc/hosts ----------------------------------------------------------------- */
+
+static size_t name_hash(const char *k) {
+  size_t h = 2166136261u; /* FNV-1a, case-folded */
+  for (; *k; k++) {
+    unsigned char c = (unsigned char)*k;
+    h = (h ^ (c >= 'A' && c <= 'Z' ? c + 32u : c)) * 16777619u;
   }
-  return head;
+  return h;
 }
 
-static struct addrinfo *convert(const struct ares_addrinfo *a, int *err,
-                                int *min_ttl);
-
-static unsigned key_hash(const char *k) {
-  unsigned h = 2166136261u;
-  while (*k)
-    h = (h ^ (unsigned char)*k++) * 16777619u;
-  return h % CACHE_SLOTS;
+static void hosts_clear(hosts *h) {
+  for (size_t i = 0; h->slots && i <= h->mask; i++)
+    free(h->slots[i].addrs);
+  free(h->slots);
+  free(h->buf);
+  h->slots = NULL;
+  h->buf = NULL;
+  h->mask = 0;
 }
 
-static void cache_put(weft__dns *d, const char *key, const struct addrinfo *res,
-                      int ttl_s) {
-  if (ttl_s <= 0)
+static hosts_name *hosts_find(const hosts *h, const char *name) {
+  if (!h->slots)
+    return NULL;
+  for (size_t i = name_hash(name) & h->mask;; i = (i + 1) & h->mask) {
+    hosts_name *e = &h->slots[i];
+    if (!e->name || strcasecmp(e->name, name) == 0)
+      return e->name ? e : NULL;
+  }
+}
+
+static const char WS[] = " \t\r\f\v";
+
+/* The file's text (NUL-terminated, ours) into the table. A line is an
+ * address and its names; '#' starts a comment; a line whose address
+ * inet_pton does not take is skipped. */
+static void hosts_parse(hosts *h, char *text) {
+  size_t names = 0; /* first pass: an upper bound on the names */
+  for (char *p = text; *p;) {
+    p += strspn(p, WS);
+    size_t t = strcspn(p, " \t\r\f\v\n");
+    names += t > 0;
+    p += t;
+    if (*p == '\n')
+      p++;
+  }
+  size_t slots = 16;
+  while (slots < 2 * names)
+    slots *= 2;
+  h->slots = calloc(slots, sizeof *h->slots);
+  if (!h->slots)
+    return; /* no table: every name goes to the servers */
+  h->mask = slots - 1;
+  h->buf = text;
+  for (char *line = text, *next; line; line = next) {
+    next = strchr(line, '\n');
+    if (next)
+      *next++ = 0;
+    line[strcspn(line, "#")] = 0;
+    char *save, *tok = strtok_r(line, WS, &save);
+    addr a = {AF_INET, {0}};
+    if (!tok)
+      continue;
+    if (inet_pton(AF_INET, tok, a.bytes) != 1) {
+      if (inet_pton(AF_INET6, tok, a.bytes) != 1)
+        continue;
+      a.family = AF_INET6;
+    }
+    const char *canon = NULL;
+    while ((tok = strtok_r(NULL, WS, &save))) {
+      if (!canon)
+        canon = tok;
+      size_t i = name_hash(tok) & h->mask;
+      while (h->slots[i].name && strcasecmp(h->slots[i].name, tok) != 0)
+        i = (i + 1) & h->mask;
+      hosts_name *e = &h->slots[i];
+      if (!e->name)
+        *e = (hosts_name){.name = tok, .canon = canon};
+      if (e->n == e->cap) {
+        size_t cap = e->cap ? 2 * e->cap : 2;
+        addr *m = realloc(e->addrs, cap * sizeof *m);
+        if (!m)
+          continue; /* this address is left out */
+        e->addrs = m;
+        e->cap = cap;
+      }
+      e->addrs[e->n++] = a;
+    }
+  }
+}
+
+static bool same_file(const struct stat *a, const struct stat *b) {
+  return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+         a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* Read the file again if it changed; look at most once a second. */
+static void hosts_refresh(hosts *h) {
+  uint64_t now = weft__now_ns();
+  if (h->loaded && now - h->checked_ns < HOSTS_CHECK_NS)
     return;
-  int err = 0;
-  struct addrinfo *copy = copy_ai(res, &err);
-  char *k = strdup(key);
-  if (!copy || !k) {
-    weft_freeaddrinfo(copy);
-    free(k);
+  h->checked_ns = now;
+  if (!h->path) {
+    const char *env = getenv("WEFT_HOSTS_FILE");
+    h->path = strdup(env && *env ? env : "/etc/hosts");
+    if (!h->path)
+      return;
+  }
+  struct stat st;
+  bool present = stat(h->path, &st) == 0;
+  if (h->loaded && present == h->present && (!present || same_file(&st, &h->st)))
+    return;
+  hosts_clear(h);
+  h->loaded = true;
+  h->present = present;
+  if (!present)
+    return; /* no file: every name goes to the servers */
+  h->st = st; /* before reading: a change after this stat is seen next time */
+  int fd = open(h->path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  size_t cap = (size_t)st.st_size + 1, len = 0;
+  char *text = malloc(cap);
+  for (ssize_t r; text; len += (size_t)r) {
+    if (len + 1 == cap) { /* it grew since the stat */
+      char *m = realloc(text, cap *= 2);
+      if (!m) {
+        free(text);
+        text = NULL;
+        break;
+      }
+      text = m;
+    }
+    r = read(fd, text + len, cap - 1 - len);
+    if (r < 0 && errno == EINTR)
+      r = 0;
+    else if (r <= 0)
+      break;
+  }
+  close(fd);
+  if (!text)
+    return;
+  text[len] = 0;
+  hosts_parse(h, text);
+  if (!h->slots)
+    free(text);
+}
+
+/* From the hosts table, or "localhost" (RFC 6761 6.3, as c-ares does: never
+ * asked of a server). False if the servers are to be asked. */
+static bool hosts_answer(weft__dns *d, const dns_req *r, struct addrinfo **res, int *rc) {
+  hosts_refresh(&d->hosts);
+  const hosts_name *e = hosts_find(&d->hosts, r->host);
+  if (e && (*rc = build(&r->want, e->addrs, e->n, e->canon, res)) != WEFT_EDNS_NOTFOUND)
+    return true;
+  if (strcasecmp(r->host, "localhost") != 0)
+    return false;
+  static const addr lo[2] = {{AF_INET, {127, 0, 0, 1}},
+                             {AF_INET6, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}}};
+  *rc = build(&r->want, lo, 2, "localhost", res);
+  return true;
+}
+
+/* ---- the cache of answers ------------------------------------------------------------ */
+
+static unsigned key_hash(const char *k) { return (unsigned)(name_hash(k) % CACHE_SLOTS); }
+
+static void cache_free(cache_ent *e) {
+  free(e->key);
+  free(e->addrs);
+  free(e->canon);
+  *e = (cache_ent){0};
+}
+
+/* Keep an answer (its addrs and canon, which the cache then owns) for
+ * ttl_s seconds; frees them if not kept. */
+static void cache_put(weft__dns *d, const char *key, addr *addrs, size_t n, char *canon,
+                      int ttl_s) {
+  char *k = ttl_s > 0 ? strdup(key) : NULL;
+  if (!k) {
+    free(addrs);
+    free(canon);
     return;
   }
   cache_ent *e = &d->cache[key_hash(key)]; /* a collision evicts */
-  free(e->key);
-  weft_freeaddrinfo(e->res);
-  *e = (cache_ent){k, copy, weft__now_ns() + (uint64_t)ttl_s * 1000000000u};
+  cache_free(e);
+  *e = (cache_ent){k, addrs, n, canon, weft__now_ns() + (uint64_t)ttl_s * 1000000000u};
 }
 
-/* A fresh copy of a cached answer, or NULL (miss or expired). */
-static struct addrinfo *cache_get(weft__dns *d, const char *key, int *err) {
-  cache_ent *e = &d->cache[key_hash(key)];
+static const cache_ent *cache_get(weft__dns *d, const char *key) {
+  const cache_ent *e = &d->cache[key_hash(key)];
   if (!e->key || strcmp(e->key, key) != 0 || weft__now_ns() >= e->expires_ns)
     return NULL;
-  return copy_ai(e->res, err);
+  return e;
 }
 
-/* The answer to a lookup: convert once, cache it, and give every merged
- * request its own copy. */
+/* ---- c-ares ------------------------------------------------------------------------ */
+
+/* What the servers are asked: AF_INET6 with AI_V4MAPPED needs the A
+ * records too. */
+static int ask_family(const want *w) {
+  return w->family == AF_INET6 && (w->flags & AI_V4MAPPED) ? AF_UNSPEC : w->family;
+}
+
+/* c-ares's answer as addresses, the least TTL, and the canonical name:
+ * the end of the CNAME chain from the name asked. */
+static int from_ares(const struct ares_addrinfo *ai, addr **out, size_t *nout, char **canon,
+                     int *min_ttl) {
+  size_t n = 0;
+  for (const struct ares_addrinfo_node *p = ai->nodes; p; p = p->ai_next)
+    n++;
+  addr *a = n ? malloc(n * sizeof *a) : NULL;
+  if (n && !a)
+    return -ENOMEM;
+  n = 0;
+  *min_ttl = 0;
+  for (const struct ares_addrinfo_node *p = ai->nodes; p; p = p->ai_next) {
+    if (p->ai_family == AF_INET && p->ai_addrlen >= sizeof(struct sockaddr_in)) {
+      a[n].family = AF_INET;
+      memcpy(a[n].bytes, &((const struct sockaddr_in *)p->ai_addr)->sin_addr, 4);
+    } else if (p->ai_family == AF_INET6 && p->ai_addrlen >= sizeof(struct sockaddr_in6)) {
+      a[n].family = AF_INET6;
+      memcpy(a[n].bytes, &((const struct sockaddr_in6 *)p->ai_addr)->sin6_addr, 16);
+    } else {
+      continue;
+    }
+    if (n == 0 || p->ai_ttl < *min_ttl)
+      *min_ttl = p->ai_ttl;
+    n++;
+  }
+  if (n == 0) {
+    free(a);
+    return WEFT_EDNS_NOTFOUND;
+  }
+  const char *name = ai->name;
+  for (int hops = 0; name && hops < 16; hops++) { /* a loop ends here */
+    const struct ares_addrinfo_cname *c = ai->cnames;
+    while (c && !(c->alias && c->name && strcasecmp(c->alias, name) == 0))
+      c = c->next;
+    if (!c)
+      break;
+    if (c->ttl < *min_ttl)
+      *min_ttl = c->ttl;
+    name = c->name;
+  }
+  *canon = name ? strdup(name) : NULL; /* without it, no ai_canonname */
+  *out = a;
+  *nout = n;
+  return 0;
+}
+
+/* The answer to a lookup: every merged request gets its own list, and
+ * the addresses go to the cache. */
 static void answered(void *arg, int status, int timeouts, struct ares_addrinfo *answer) {
   (void)timeouts;
   lookup *l = arg;
   weft__dns *d = l->d;
-  d->inflight--;
+  d->inflight -= l->queries;
   for (lookup **p = &d->lookups; *p; p = &(*p)->next)
     if (*p == l) {
       *p = l->next;
       break;
     }
   int rc = map_status(status), ttl = 0;
-  struct addrinfo *res = rc == 0 ? convert(answer, &rc, &ttl) : NULL;
+  addr *addrs = NULL;
+  size_t n = 0;
+  char *canon = NULL;
+  if (rc == 0)
+    rc = answer ? from_ares(answer, &addrs, &n, &canon, &ttl) : WEFT_EDNS_NOTFOUND;
   if (answer)
     ares_freeaddrinfo(answer);
-  if (rc == 0)
-    cache_put(d, l->key, res, ttl);
   dns_req *r = l->reqs;
   while (r) {
     dns_req *next = r->next;
-    int err = rc;
-    struct addrinfo *mine = NULL;
-    if (rc == 0) {
-      mine = next ? copy_ai(res, &err) : res; /* the last one takes res */
-      if (!next)
-        res = NULL;
-    }
-    deliver(d, r, err, mine);
+    struct addrinfo *res = NULL;
+    int err = rc ? rc : build(&r->want, addrs, n, canon, &res);
+    deliver(d, r, err, res);
     r = next;
   }
-  weft_freeaddrinfo(res);
+  if (rc == 0)
+    cache_put(d, l->key, addrs, n, canon, ttl);
   free(l->key);
   weft__free(l, sizeof *l);
 }
@@ -256,11 +706,14 @@ static void sock_state(void *data, ares_socket_t fd, int readable, int writable)
 }
 
 static int channel_open(weft__dns *d, int flags, struct ares_addr_port_node *servers) {
-  struct ares_options o = {.flags = flags, .sock_state_cb = sock_state, .sock_state_cb_data = d,
-                           .lookups = (char *)"fb"};
+  struct ares_options o = {.flags = flags,
+                           .sock_state_cb = sock_state,
+                           .sock_state_cb_data = d,
+                           .lookups = (char *)"b", /* the servers; hosts is ours */
+                           .socket_receive_buffer_size = RCVBUF};
   int rc = ares_init_options(&d->channel, &o,
                              (flags ? ARES_OPT_FLAGS : 0) | ARES_OPT_SOCK_STATE_CB |
-                                 ARES_OPT_LOOKUPS);
+                                 ARES_OPT_LOOKUPS | ARES_OPT_SOCK_RCVBUF);
   if (rc != ARES_SUCCESS)
     return rc;
   const char *env = getenv("WEFT_DNS_SERVERS");
@@ -294,21 +747,94 @@ static int channel_init(weft__dns *d) {
   return rc;
 }
 
-/* On the poller: start what is queued (D2), process c-ares's timeouts,
- * and bound the poller's sleep by c-ares's next timeout. */
-static char *req_key(const dns_req *r) {
+/* The cache's and merging's key: the question the servers are asked. */
+static char *lookup_key(const dns_req *r) {
   char *k;
-  if (asprintf(&k, "%s|%s|%d|%d|%d|%d", r->host ? r->host : "", r->service ? r->service : "",
-               r->hints.ai_family, r->hints.ai_socktype, r->hints.ai_protocol,
-               r->hints.ai_flags) < 0)
+  if (asprintf(&k, "%d|%s", ask_family(&r->want), r->host) < 0)
     return NULL;
   return k;
 }
 
-/* On the poller: answer queued requests from the cache, merge them into
- * a lookup already on the wire, or start one while fewer than
- * MAX_INFLIGHT are (D2); run c-ares's timeouts, and lower *sleep_ns to
- * c-ares's next timeout. */
+/* Put r back at the head of the queue (D2, full). */
+static void requeue(weft__dns *d, dns_req *r) {
+  weft__spin_lock_word(&d->lock);
+  r->next = d->head;
+  d->head = r;
+  if (!d->tail)
+    d->tail = r;
+  weft__spin_unlock_word(&d->lock);
+}
+
+/* D2 for one request, taken off the queue. False if the wire is full
+ * (r is queued again). */
+static bool start(weft__dns *d, dns_req *r) {
+  struct addrinfo *res = NULL;
+  int rc = 0;
+  if (r->service) { /* a service name: its port first */
+    rc = service_lookup(r->service, r->want.socktype, &r->want.port);
+    free(r->service);
+    r->service = NULL;
+    if (rc || local_answer(&r->want, r->host, &res, &rc)) {
+      deliver(d, r, rc, res);
+      return true;
+    }
+  }
+  if (hosts_answer(d, r, &res, &rc)) {
+    deliver(d, r, rc, res);
+    return true;
+  }
+  char *key = lookup_key(r);
+  if (!key) {
+    deliver(d, r, -ENOMEM, NULL);
+    return true;
+  }
+  const cache_ent *e = cache_get(d, key);
+  if (e) {
+    rc = build(&r->want, e->addrs, e->n, e->canon, &res);
+    deliver(d, r, rc, res);
+    free(key);
+    return true;
+  }
+  lookup *l = d->lookups;
+  while (l && strcmp(l->key, key) != 0)
+    l = l->next;
+  if (l) { /* the same question is on the wire: wait for its answer */
+    r->next = l->reqs;
+    l->reqs = r;
+    free(key);
+    return true;
+  }
+  int family = ask_family(&r->want);
+  unsigned queries = family == AF_UNSPEC ? 2 : 1;
+  if (d->inflight + queries > MAX_QUERIES) {
+    free(key);
+    requeue(d, r);
+    return false;
+  }
+  if (!d->ready && (d->init_status || channel_init(d) != ARES_SUCCESS)) {
+    deliver(d, r, map_status(d->init_status), NULL);
+    free(key);
+    return true;
+  }
+  l = weft__calloc(1, sizeof *l);
+  if (!l) {
+    deliver(d, r, -ENOMEM, NULL);
+    free(key);
+    return true;
+  }
+  *l = (lookup){.key = key, .reqs = r, .d = d, .queries = queries, .next = d->lookups};
+  d->lookups = l;
+  d->inflight += queries;
+  /* No service (the port is ours), no sorting (see "Order"); answered
+   * may run before this returns. */
+  struct ares_addrinfo_hints h = {.ai_flags = ARES_AI_NOSORT | ARES_AI_CANONNAME,
+                                  .ai_family = family};
+  ares_getaddrinfo(d->channel, r->host, NULL, &h, answered, l);
+  return true;
+}
+
+/* On the poller: D2 for what is queued; run c-ares's timeouts, and lower
+ * *sleep_ns to c-ares's next timeout. */
 void weft__dns_poll(weft__dns *d, uint64_t *sleep_ns) {
   if (!d)
     return;
@@ -324,48 +850,8 @@ void weft__dns_poll(weft__dns *d, uint64_t *sleep_ns) {
     if (!r)
       break;
     r->next = NULL;
-    char *key = req_key(r);
-    int err = key ? 0 : -ENOMEM;
-    struct addrinfo *hit = key ? cache_get(d, key, &err) : NULL;
-    if (hit || err) {
-      deliver(d, r, err, hit);
-      free(key);
-      continue;
-    }
-    lookup *l = d->lookups;
-    while (l && strcmp(l->key, key) != 0)
-      l = l->next;
-    if (l) { /* the same question is on the wire: wait for its answer */
-      r->next = l->reqs;
-      l->reqs = r;
-      free(key);
-      continue;
-    }
-    if (d->inflight >= MAX_INFLIGHT) { /* full: back to the head, later */
-      free(key);
-      weft__spin_lock_word(&d->lock);
-      r->next = d->head;
-      d->head = r;
-      if (!d->tail)
-        d->tail = r;
-      weft__spin_unlock_word(&d->lock);
+    if (!start(d, r))
       break;
-    }
-    if (!d->ready && (d->init_status || channel_init(d) != ARES_SUCCESS)) {
-      deliver(d, r, map_status(d->init_status), NULL);
-      free(key);
-      continue;
-    }
-    l = weft__calloc(1, sizeof *l);
-    if (!l) {
-      deliver(d, r, -ENOMEM, NULL);
-      free(key);
-      continue;
-    }
-    *l = (lookup){.key = key, .reqs = r, .d = d, .next = d->lookups};
-    d->lookups = l;
-    d->inflight++;
-    ares_getaddrinfo(d->channel, r->host, r->service, &r->hints, answered, l);
   }
   if (d->ready) {
     ares_process_fd(d->channel, ARES_SOCKET_BAD, ARES_SOCKET_BAD); /* timeouts */
@@ -408,49 +894,67 @@ void weft__dns_free(weft__dns *d) {
     req_free(r);
     r = next;
   }
-  for (size_t i = 0; i < CACHE_SLOTS; i++) {
-    free(d->cache[i].key);
-    weft_freeaddrinfo(d->cache[i].res);
-  }
+  for (size_t i = 0; i < CACHE_SLOTS; i++)
+    cache_free(&d->cache[i]);
+  hosts_clear(&d->hosts);
+  free(d->hosts.path);
   weft__free(d, sizeof *d);
 }
 
 /* ---- the caller ------------------------------------------------------------------ */
 
-static struct addrinfo *convert(const struct ares_addrinfo *a, int *err,
-                                int *min_ttl) {
-  struct addrinfo *head = NULL, **tail = &head;
-  *min_ttl = 0;
-  for (const struct ares_addrinfo_node *n = a ? a->nodes : NULL; n; n = n->ai_next) {
-    if (n == a->nodes || n->ai_ttl < *min_ttl)
-      *min_ttl = n->ai_ttl;
-    struct addrinfo *ai = calloc(1, sizeof *ai + n->ai_addrlen);
-    if (!ai) {
-      weft_freeaddrinfo(head);
-      *err = -ENOMEM;
-      return NULL;
-    }
-    ai->ai_flags = n->ai_flags;
-    ai->ai_family = n->ai_family;
-    ai->ai_socktype = n->ai_socktype;
-    ai->ai_protocol = n->ai_protocol;
-    ai->ai_addrlen = n->ai_addrlen;
-    ai->ai_addr = (struct sockaddr *)(ai + 1);
-    memcpy(ai->ai_addr, n->ai_addr, n->ai_addrlen);
-    *tail = ai;
-    tail = &ai->ai_next;
-  }
-  if (!head)
-    *err = WEFT_EDNS_NOTFOUND;
-  return head;
-}
-
 void weft_freeaddrinfo(struct addrinfo *ai) {
   while (ai) {
     struct addrinfo *next = ai->ai_next;
-    free(ai); /* address and record are one allocation */
+    free(ai); /* record, address and name are one allocation */
     ai = next;
   }
+}
+
+/* On a foreign thread: the C library's getaddrinfo, its list copied into
+ * weft's layout (weft_freeaddrinfo frees either). */
+static int libc_resolve(const char *host, const char *service, const struct addrinfo *hints,
+                        struct addrinfo **res) {
+  struct addrinfo *ai = NULL;
+  int rc = getaddrinfo(host, service, hints, &ai);
+  switch (rc) {
+  case 0:
+    break;
+  case EAI_NONAME:
+  case EAI_NODATA:
+  case EAI_ADDRFAMILY:
+    return WEFT_EDNS_NOTFOUND;
+  case EAI_AGAIN:
+    return WEFT_EDNS_TIMEOUT;
+  case EAI_MEMORY:
+    return -ENOMEM;
+  case EAI_BADFLAGS:
+  case EAI_FAMILY:
+  case EAI_SOCKTYPE:
+  case EAI_SERVICE:
+    return -EINVAL;
+  default:
+    return WEFT_EDNS_SERVFAIL;
+  }
+  struct addrinfo *head = NULL, **tail = &head;
+  for (const struct addrinfo *p = ai; p; p = p->ai_next) {
+    struct addrinfo *c = node_new(p->ai_addrlen, p->ai_canonname);
+    if (!c) {
+      weft_freeaddrinfo(head);
+      freeaddrinfo(ai);
+      return -ENOMEM;
+    }
+    c->ai_flags = p->ai_flags;
+    c->ai_family = p->ai_family;
+    c->ai_socktype = p->ai_socktype;
+    c->ai_protocol = p->ai_protocol;
+    memcpy(c->ai_addr, p->ai_addr, p->ai_addrlen);
+    *tail = c;
+    tail = &c->ai_next;
+  }
+  freeaddrinfo(ai);
+  *res = head;
+  return 0;
 }
 
 int weft_resolve_until(const char *host, const char *service,
@@ -464,27 +968,37 @@ int weft_resolve_until(const char *host, const char *service,
   if (!io) { /* a foreign thread may block: the C library's resolver */
     if (err != WEFT_ENOTCO)
       return err;
-    int rc = getaddrinfo(host, service, hints, res);
-    return rc == 0 ? 0 : rc == EAI_NONAME ? WEFT_EDNS_NOTFOUND
-                       : rc == EAI_AGAIN ? WEFT_EDNS_TIMEOUT
-                       : rc == EAI_MEMORY ? -ENOMEM
-                                          : WEFT_EDNS_SERVFAIL;
+    return libc_resolve(host, service, hints, res);
   }
+  want w = {.family = AF_UNSPEC};
+  if (hints)
+    w = (want){hints->ai_family, hints->ai_socktype, hints->ai_protocol, hints->ai_flags, 0};
+  if ((w.flags & ~KNOWN_FLAGS) || (!host && (w.flags & AI_CANONNAME)) ||
+      (w.family != AF_UNSPEC && w.family != AF_INET && w.family != AF_INET6))
+    return -EINVAL;
+  bool named;
+  int rc = service_port(service, w.flags, &w.port, &named);
+  if (rc)
+    return rc;
+  if (!named && local_answer(&w, host, res, &rc))
+    return rc;
   weft__dns *d = weft__dns_of(io->rt);
   dns_req *r = weft__calloc(1, sizeof *r);
-  if (!r || !d)
+  if (!r || !d) {
+    if (r)
+      weft__free(r, sizeof *r);
     return -ENOMEM;
+  }
+  r->want = w;
   r->host = host ? strdup(host) : NULL;
-  r->service = service ? strdup(service) : NULL;
-  if (hints) {
-    r->hints.ai_flags = hints->ai_flags;
-    r->hints.ai_family = hints->ai_family;
-    r->hints.ai_socktype = hints->ai_socktype;
-    r->hints.ai_protocol = hints->ai_protocol;
+  r->service = named ? strdup(service) : NULL;
+  if ((host && !r->host) || (named && !r->service)) {
+    req_free(r);
+    return -ENOMEM;
   }
   weft_co *self = weft__self_or_foreign();
   r->co = self;
-  int rc = weft__wait_begin(self); /* D1 */
+  rc = weft__wait_begin(self); /* D1 */
   if (rc) {
     req_free(r);
     return rc;

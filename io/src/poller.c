@@ -111,9 +111,12 @@ static void fire(poller *p, weft__tnode **fired, size_t n) { /* T2 */
   for (size_t i = 0; i < n; i++)
     weft__twheel_node_free(&p->wheel, fired[i]);
   weft__spin_unlock(&p->lock);
-  weft__add_ar(&p->rt->driver_pending, (uint32_t)-(int32_t)n);
   if (k)
     weft__unpark_batch(p->rt, cos, res, k);
+  /* Only now: until the unparks are queued, these timers are all that
+   * will wake their coroutines, and a worker checking for deadlock must
+   * still count them. */
+  weft__add_ar(&p->rt->driver_pending, (uint32_t)-(int32_t)n);
 }
 
 static void *poller_main(void *arg) {

@@ -74,10 +74,11 @@
  *                  identical questions in flight do not help), service
  *                  "80", hints AF_UNSPEC + SOCK_STREAM, by 512 coroutines
  *                  ($WEFT_BENCH_DNS_COROUTINES to change) taking indices
- *                  from one counter (weft keeps at most 256 lookups, so
- *                  512 A + AAAA queries, on the wire and queues the rest;
- *                  a query lost to a full UDP buffer, at either end, costs
- *                  c-ares's retry timeout, and it shows here), against
+ *                  from one counter (weft keeps at most 128 queries on
+ *                  the wire, an AF_UNSPEC lookup being two, and queues
+ *                  the rest: beyond that dnsmasq's UDP buffer overflows
+ *                  and each lost query costs c-ares's retry timeout),
+ *                  against
  *                  dnsmasq on loopback answering *.bench.test with
  *                  127.0.0.9 (tools/bench/bench_proc.h: the server in
  *                  $WEFT_BENCH_DNS, which compare sets so every side asks

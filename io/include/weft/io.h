@@ -78,13 +78,34 @@ WEFT_API int weft_close(int fd);
 
 /* ---- DNS ------------------------------------------------------------------------
  *
- * getaddrinfo's shape, answered by c-ares on the runtime's poller thread
- * (no thread per lookup): /etc/hosts first, then the servers of
- * /etc/resolv.conf, or those of WEFT_DNS_SERVERS ("127.0.0.1:5353,
- * 10.0.0.1"). A and AAAA. Returns 0 with *res set (free it with
- * weft_freeaddrinfo), or WEFT_EDNS_NOTFOUND, _SERVFAIL, _TIMEOUT,
- * _REFUSED, _BADRESP, -ENOMEM, -EINVAL, -ECANCELED. On a foreign thread it
- * calls the C library's getaddrinfo. */
+ * getaddrinfo's shape, answered on the runtime's poller thread (no thread
+ * per lookup). An address literal (inet_pton's forms) or no host is
+ * answered at once; a name from /etc/hosts, kept in memory and read again
+ * when the file changes (its mtime, size or inode; looked at at most once
+ * a second), or else from the A and AAAA records that c-ares asks of the
+ * servers of /etc/resolv.conf, or of WEFT_DNS_SERVERS ("127.0.0.1:5353,
+ * 10.0.0.1"), cached for their TTL. WEFT_HOSTS_FILE names another file
+ * than /etc/hosts (for tests). "localhost" is never asked of a server: it
+ * is 127.0.0.1 and ::1 when the file has no line for the family asked.
+ *
+ * hints (NULL: all zero): ai_family AF_UNSPEC, AF_INET or AF_INET6;
+ * ai_socktype and ai_protocol are copied into each entry (one entry per
+ * address); ai_flags are getaddrinfo's AI_* and mean what they mean there:
+ * AI_PASSIVE (no host: 0.0.0.0 and :: rather than the loopback),
+ * AI_CANONNAME (the first entry's ai_canonname), AI_NUMERICHOST,
+ * AI_NUMERICSERV, AI_V4MAPPED and AI_ALL (with AF_INET6 only); AI_ADDRCONFIG
+ * is accepted and ignored. Any other flag is -EINVAL. service: a port
+ * number, a name from /etc/services, or NULL or "" for port 0.
+ * The addresses are not sorted (RFC 6724): IPv4 ones first, then IPv6,
+ * each family in the order the server or the hosts file gave them; with
+ * AF_INET6 and AI_V4MAPPED, IPv4 ones come mapped (::ffff:a.b.c.d) when
+ * there is no IPv6 one, or after them with AI_ALL.
+ *
+ * Returns 0 with *res set (free it with weft_freeaddrinfo), or
+ * WEFT_EDNS_NOTFOUND, _SERVFAIL, _TIMEOUT, _REFUSED, _BADRESP, -ENOMEM,
+ * -EINVAL (bad hints, or a service that is not a port), -ECANCELED. On a
+ * foreign thread it calls the C library's getaddrinfo (which sorts, and
+ * follows /etc/nsswitch.conf). */
 struct addrinfo;
 WEFT_API int weft_resolve(const char *host, const char *service,
                           const struct addrinfo *hints, struct addrinfo **res);
