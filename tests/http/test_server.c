@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "../check.h"
+#include "rawclient.h"
 #include "weft/http.h"
 #include "weft/http_server.h"
 #include "weft/io.h"
@@ -52,270 +53,6 @@ static void sleep_ms(unsigned ms) {
 }
 
 static char pattern_byte(uint64_t i) { return (char)('a' + i % 26); }
-
-/* ---- a small blocking HTTP/1.1 client ---------------------------------------------- */
-
-static int connect_port_rc(uint16_t port, int *fd_out) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  CHECK(fd >= 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
-                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  if (connect(fd, (struct sockaddr *)&a, sizeof a)) {
-    int e = errno;
-    close(fd);
-    return -e;
-  }
-  struct timeval tv = {30, 0}; /* a hang fails the test, not CTest's timeout */
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  *fd_out = fd;
-  return 0;
-}
-
-static int connect_port(uint16_t port) {
-  int fd = -1;
-  int rc = connect_port_rc(port, &fd);
-  if (rc)
-    fprintf(stderr, "connect: %s\n", strerror(-rc));
-  CHECK_EQ(rc, 0);
-  return fd;
-}
-
-static void send_all(int fd, const void *data, size_t n) {
-  const char *p = data;
-  while (n) {
-    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-    CHECK(w > 0);
-    p += w;
-    n -= (size_t)w;
-  }
-}
-
-static void send_str(int fd, const char *s) { send_all(fd, s, strlen(s)); }
-
-typedef struct client {
-  int fd;
-  size_t off, len;
-  char buf[16384];
-} client;
-
-static client *client_open(uint16_t port) {
-  client *c = calloc(1, sizeof *c);
-  CHECK(c != NULL);
-  c->fd = connect_port(port);
-  return c;
-}
-
-static void client_close(client *c) {
-  close(c->fd);
-  free(c);
-}
-
-/* More input: >0, 0 at end of stream, -errno. */
-static ssize_t cl_fill(client *c) {
-  if (c->off == c->len)
-    c->off = c->len = 0;
-  if (c->len == sizeof c->buf) {
-    memmove(c->buf, c->buf + c->off, c->len - c->off);
-    c->len -= c->off;
-    c->off = 0;
-  }
-  ssize_t n = recv(c->fd, c->buf + c->len, sizeof c->buf - c->len, 0);
-  if (n < 0)
-    return -errno;
-  c->len += (size_t)n;
-  return n;
-}
-
-/* A CRLF-terminated line, without its CRLF: 0, or -errno / -EPIPE. */
-static int cl_line(client *c, char *out, size_t cap) {
-  for (;;) {
-    char *nl = memchr(c->buf + c->off, '\n', c->len - c->off);
-    if (nl) {
-      size_t n = (size_t)(nl - (c->buf + c->off));
-      CHECK(n >= 1 && nl[-1] == '\r' && n - 1 < cap);
-      memcpy(out, c->buf + c->off, n - 1);
-      out[n - 1] = 0;
-      c->off += n + 1;
-      return 0;
-    }
-    ssize_t r = cl_fill(c);
-    if (r <= 0)
-      return r ? (int)r : -EPIPE;
-  }
-}
-
-static int cl_exact(client *c, char *dst, size_t n) {
-  while (n) {
-    if (c->off == c->len) {
-      ssize_t r = cl_fill(c);
-      if (r <= 0)
-        return r ? (int)r : -EPIPE;
-    }
-    size_t k = c->len - c->off < n ? c->len - c->off : n;
-    memcpy(dst, c->buf + c->off, k);
-    c->off += k;
-    dst += k;
-    n -= k;
-  }
-  return 0;
-}
-
-enum { MAX_H = 32 };
-
-typedef struct resp {
-  int status;
-  int nh;
-  char name[MAX_H][64];
-  char value[MAX_H][256];
-  char *body;
-  size_t len;
-  int nchunks;
-} resp;
-
-static const char *hdr(const resp *r, const char *name) {
-  for (int i = 0; i < r->nh; i++)
-    if (strcasecmp(r->name[i], name) == 0)
-      return r->value[i];
-  return NULL;
-}
-
-static void resp_free(resp *r) {
-  if (r)
-    free(r->body);
-  free(r);
-}
-
-/* 0, or -EPIPE / -errno if the stream ended before a status line. */
-static int read_head(client *c, resp *r) {
-  char line[1024];
-  int rc = cl_line(c, line, sizeof line);
-  if (rc)
-    return rc;
-  CHECK(strncmp(line, "HTTP/1.1 ", 9) == 0);
-  r->status = atoi(line + 9);
-  r->nh = 0;
-  for (;;) {
-    CHECK_EQ(cl_line(c, line, sizeof line), 0);
-    if (!line[0])
-      return 0;
-    char *colon = strchr(line, ':');
-    CHECK(colon != NULL && r->nh < MAX_H);
-    *colon = 0;
-    char *v = colon + 1;
-    while (*v == ' ')
-      v++;
-    snprintf(r->name[r->nh], sizeof r->name[0], "%.63s", line);
-    snprintf(r->value[r->nh], sizeof r->value[0], "%.255s", v);
-    r->nh++;
-  }
-}
-
-/* One response (100 Continue skipped): body by Content-Length, chunks or
- * the end of the stream; none for HEAD, 204, 304. 0 or -errno (-EPIPE:
- * the stream ended before the response began). Once a response began,
- * it must arrive whole. */
-static int get_resp(client *c, resp **out, bool head_request) {
-  resp *r = calloc(1, sizeof *r);
-  CHECK(r != NULL);
-  *out = r;
-  int rc;
-  while ((rc = read_head(c, r)) == 0 && r->status == 100) {
-  }
-  if (rc)
-    return rc;
-  const char *cl = hdr(r, "content-length"), *te = hdr(r, "transfer-encoding");
-  if (head_request || r->status == 204 || r->status == 304) {
-    r->body = calloc(1, 1);
-    return 0;
-  }
-  if (te) {
-    CHECK(strcasecmp(te, "chunked") == 0 && cl == NULL);
-    size_t cap = 1024;
-    r->body = malloc(cap);
-    for (;;) {
-      char line[128];
-      CHECK_EQ(cl_line(c, line, sizeof line), 0);
-      char *end;
-      size_t size = strtoul(line, &end, 16);
-      CHECK(end != line && *end == 0);
-      if (size == 0)
-        break;
-      r->nchunks++;
-      while (r->len + size + 1 > cap)
-        cap *= 2;
-      r->body = realloc(r->body, cap);
-      CHECK_EQ(cl_exact(c, r->body + r->len, size), 0);
-      r->len += size;
-      CHECK_EQ(cl_line(c, line, sizeof line), 0);
-      CHECK_EQ(line[0], 0);
-    }
-    char line[128];
-    CHECK_EQ(cl_line(c, line, sizeof line), 0);
-    CHECK_EQ(line[0], 0);
-    r->body[r->len] = 0;
-    return 0;
-  }
-  if (cl) {
-    r->len = strtoull(cl, NULL, 10);
-    r->body = malloc(r->len + 1);
-    r->body[r->len] = 0;
-    CHECK_EQ(cl_exact(c, r->body, r->len), 0);
-    return 0;
-  }
-  size_t cap = 1024; /* delimited by the close (HTTP/1.0 streaming) */
-  r->body = malloc(cap);
-  for (;;) {
-    size_t have = c->len - c->off;
-    while (r->len + have + 1 > cap)
-      cap *= 2;
-    r->body = realloc(r->body, cap);
-    memcpy(r->body + r->len, c->buf + c->off, have);
-    r->len += have;
-    c->off = c->len;
-    ssize_t n = cl_fill(c);
-    CHECK(n >= 0);
-    if (n == 0)
-      break;
-  }
-  r->body[r->len] = 0;
-  return 0;
-}
-
-static resp *roundtrip(client *c, const char *request) {
-  send_str(c->fd, request);
-  resp *r;
-  int rc = get_resp(c, &r, strncmp(request, "HEAD ", 5) == 0);
-  if (rc)
-    fprintf(stderr, "no response (%s) to: %.200s\n", strerror(-rc), request);
-  CHECK_EQ(rc, 0);
-  return r;
-}
-
-static void check_text(resp *r, int status, const char *body) {
-  if (r->status != status || strcmp(r->body, body) != 0)
-    fprintf(stderr, "got %d \"%s\", want %d \"%s\"\n", r->status, r->body, status, body);
-  CHECK_EQ(r->status, status);
-  CHECK(strcmp(r->body, body) == 0);
-  resp_free(r);
-}
-
-/* The server closed: the next read is the end of the stream (or a reset,
- * when it closed with our bytes unread). */
-static void check_eof(client *c) {
-  CHECK_EQ(c->len - c->off, 0);
-  ssize_t n = cl_fill(c);
-  if (n != 0 && n != -ECONNRESET)
-    fprintf(stderr, "expected the end of the stream, got %zd\n", n);
-  CHECK(n == 0 || n == -ECONNRESET);
-}
-
-static bool closed_or_reset(client *c) {
-  ssize_t n = cl_fill(c);
-  return n == 0 || n == -ECONNRESET;
-}
 
 static void raise_nofile(void) {
   struct rlimit rl;
@@ -634,7 +371,7 @@ static void malformed_client(env *e) {
     CHECK_EQ(r->status, bad[i].status);
     CHECK(strcasecmp(hdr(r, "connection"), "close") == 0);
     resp_free(r);
-    check_eof(c);
+    check_end(c);
     client_close(c);
   }
   /* A NUL inside a header value. */
@@ -645,7 +382,7 @@ static void malformed_client(env *e) {
   CHECK_EQ(get_resp(c, &r, false), 0);
   CHECK_EQ(r->status, 400);
   resp_free(r);
-  check_eof(c);
+  check_end(c);
   client_close(c);
   /* A good request after a bad one on the same connection is never read. */
   c = client_open(e->port);
@@ -653,7 +390,7 @@ static void malformed_client(env *e) {
   CHECK_EQ(get_resp(c, &r, false), 0);
   CHECK_EQ(r->status, 400);
   resp_free(r);
-  check_eof(c);
+  check_end(c);
   client_close(c);
   c = client_open(e->port);
   check_text(roundtrip(c, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"), 200, "hello");
@@ -701,7 +438,7 @@ static void expect_refusal(env *e, const char *req, int status) {
   CHECK_EQ(r->status, status);
   CHECK(strcasecmp(hdr(r, "connection"), "close") == 0);
   resp_free(r);
-  check_eof(c);
+  check_end(c);
   client_close(c);
 }
 
@@ -862,7 +599,7 @@ static void idle_client(env *e) {
   CHECK(now_ms() - t0 >= 1000);
   /* Then quiet: closed at the idle deadline, without a response. */
   uint64_t t1 = now_ms();
-  check_eof(c);
+  check_end(c);
   uint64_t waited = now_ms() - t1;
   fprintf(stderr, "idle connection closed after %llu ms\n", (unsigned long long)waited);
   CHECK(waited >= 500 && waited < 30000);
@@ -965,7 +702,7 @@ static void pipelining_client(env *e) {
   CHECK_EQ(get_resp(c, &r, false), 0);
   CHECK(strcasecmp(hdr(r, "connection"), "close") == 0);
   check_text(r, 200, "bye");
-  check_eof(c);
+  check_end(c);
   client_close(c);
   weft_http_server_stats st;
   stats(e, &st);
@@ -1177,11 +914,11 @@ static void shutdown_client(env *e) {
     sleep_ms(1);
   /* Idle connections are closed at once, new ones refused... */
   for (int i = 0; i < IDLERS; i++) {
-    check_eof(idle[i]);
+    check_end(idle[i]);
     client_close(idle[i]);
   }
   uint64_t end = now_ms() + 30000;
-  int fd, rc;
+  int fd = -1, rc;
   while ((rc = connect_port_rc(e->port, &fd)) == 0) {
     close(fd);
     CHECK(now_ms() < end);
@@ -1201,7 +938,7 @@ static void shutdown_client(env *e) {
     CHECK_EQ(get_resp(b[i], &r, false), 0);
     CHECK(strcasecmp(hdr(r, "connection"), "close") == 0);
     check_text(r, 200, "released");
-    check_eof(b[i]);
+    check_end(b[i]);
     client_close(b[i]);
   }
   for (int i = 0; i < LOOPERS; i++)
@@ -1285,7 +1022,7 @@ static void stats_client(env *e) {
   client *b = client_open(e->port);
   check_text(roundtrip(b, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), 200,
              "hello");
-  check_eof(b);
+  check_end(b);
   client_close(b);
   expect_refusal(e, "BAD\r\n\r\n", 400);
   client *silent = client_open(e->port); /* cut at the header deadline */
@@ -1296,7 +1033,7 @@ static void stats_client(env *e) {
   resp *r;
   CHECK_EQ(get_resp(h, &r, false), 0);
   check_text(r, 299, "hi");
-  check_eof(h);
+  check_end(h);
   client_close(h);
   wait_active(e, 1); /* a */
   weft_http_server_stats s;
@@ -1404,7 +1141,7 @@ static void response_client(env *e) {
   r = roundtrip(c, "GET /target HTTP/1.0\r\n\r\n");
   CHECK(strcasecmp(hdr(r, "connection"), "close") == 0);
   check_text(r, 200, "/target|/target||10");
-  check_eof(c);
+  check_end(c);
   client_close(c);
   c = client_open(e->port);
   r = roundtrip(c, "GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
