@@ -96,6 +96,71 @@ static double bp_field(const char *line, const char *key) {
   return strtod(p + strlen(pat), NULL);
 }
 
+/* Run argv[0] (a path) with argv, its standard output into out (at most
+ * cap - 1 bytes, NUL-terminated); 0 if it exited 0, else -1. Exits the
+ * program if it cannot be started. */
+static int bp_run(char *const argv[], char *out, size_t cap) {
+  int pfd[2];
+  if (pipe2(pfd, O_CLOEXEC))
+    bp_fail("pipe: %s", strerror(errno));
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
+  pid_t pid;
+  int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(pfd[1]);
+  if (rc)
+    bp_fail("cannot run %s", argv[0]);
+  size_t len = 0;
+  ssize_t r;
+  while ((r = read(pfd[0], out + len, cap - 1 - len)) > 0 || (r < 0 && errno == EINTR)) {
+    if (r > 0)
+      len += (size_t)r;
+    if (len == cap - 1) { /* keep the end: drain the rest */
+      char sink[4096];
+      while (read(pfd[0], sink, sizeof sink) > 0)
+        ;
+      break;
+    }
+  }
+  out[len] = 0;
+  close(pfd[0]);
+  int st;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+    ;
+  return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/* wrk (Debian's) against url with conns connections and threads threads
+ * for secs seconds: its Requests/sec, or the program exits. */
+static double bp_wrk(const char *url, int conns, int threads, int secs) {
+  const char *bin = "/usr/bin/wrk";
+  if (access(bin, X_OK))
+    bp_fail("%s is not installed (tools/deps installs it)", bin);
+  char c[16], t[16], d[16];
+  snprintf(c, sizeof c, "%d", conns);
+  snprintf(t, sizeof t, "%d", threads);
+  snprintf(d, sizeof d, "%ds", secs);
+  char *argv[] = {(char *)bin, "-c", c, "-t", t, "-d", d, (char *)url, NULL};
+  static char out[8192];
+  if (bp_run(argv, out, sizeof out))
+    bp_fail("wrk failed: %s", out);
+  const char *p = strstr(out, "Requests/sec:");
+  if (!p)
+    bp_fail("no Requests/sec in wrk's output: %s", out);
+  if (strstr(out, "Non-2xx") || strstr(out, "Socket errors"))
+    bp_fail("wrk saw errors: %s", out);
+  return strtod(p + 13, NULL);
+}
+
+/* Seconds for stress_rps and server_rps: WEFT_BENCH_SECS, default 5. */
+static int bp_secs(void) {
+  const char *e = getenv("WEFT_BENCH_SECS");
+  int s = e ? atoi(e) : 0;
+  return s > 0 ? s : 5;
+}
+
 /* Run the load client against 127.0.0.1:port with conns connections of
  * msg-byte messages; exits the program if it fails. */
 static bp_load bp_echo_load(int port, int conns, int msg) {
@@ -118,31 +183,8 @@ static bp_load bp_echo_load(int port, int conns, int msg) {
     argv[n++] = "-t", argv[n++] = (char *)threads;
   argv[n] = NULL;
 
-  int pfd[2];
-  if (pipe2(pfd, O_CLOEXEC))
-    bp_fail("pipe: %s", strerror(errno));
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, pfd[1], 1);
-  pid_t pid;
-  int rc = posix_spawn(&pid, bin, &fa, NULL, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  close(pfd[1]);
-  if (rc)
-    bp_fail("cannot run weft-echo-load: %s", strerror(rc));
   char line[1024];
-  size_t len = 0;
-  ssize_t r;
-  while (len < sizeof line - 1 &&
-         ((r = read(pfd[0], line + len, sizeof line - 1 - len)) > 0 || (r < 0 && errno == EINTR)))
-    if (r > 0)
-      len += (size_t)r;
-  line[len] = 0;
-  close(pfd[0]);
-  int st;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-    ;
-  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+  if (bp_run(argv, line, sizeof line))
     bp_fail("weft-echo-load failed%s", line[0] ? "" : " (no output)");
   bp_load l = {.req_per_s = bp_field(line, "req_per_s"),
                .secs = bp_field(line, "secs"),

@@ -114,6 +114,19 @@
  *                  handle, it shows what weft adds to one fetch at low
  *                  load: the hops from the coroutine to the poller thread
  *                  and back, and weft_http_do's own work.
+ *   stress_rps     weft-stress (next to weft-bench, or $WEFT_STRESS)
+ *                  against the fetch benchmarks' nginx (the same 100-byte
+ *                  file), 64 connections, closed loop, -w workers, for
+ *                  $WEFT_BENCH_SECS (default 5) seconds: its
+ *                  "requests_per_sec" as "req_per_s". The peer (peers/c)
+ *                  is wrk with as many threads against the same nginx.
+ *   server_rps     weft's HTTP/1.1 server (weft/http_server.h) on one
+ *                  worker (nginx's side has one worker process; -w is
+ *                  ignored) answering every request with the same 100
+ *                  bytes, under wrk (one thread, 64 connections,
+ *                  $WEFT_BENCH_SECS seconds): "req_per_s". The peers:
+ *                  peers/c, nginx (one worker process) serving the file;
+ *                  both under the same wrk command.
  *
  * Timed benchmarks run once smaller to warm up first. Times are
  * CLOCK_MONOTONIC wall time.
@@ -121,6 +134,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -140,6 +154,7 @@
 
 #ifdef WEFT_BENCH_WITH_HTTP
 #include "weft/http.h"
+#include "weft/http_server.h"
 #endif
 
 #include "bench_proc.h" /* echo's load client, dns's dnsmasq, fetch's nginx */
@@ -1031,6 +1046,97 @@ static void bench_fetch_latency(unsigned w, long n) {
 }
 #endif
 
+#ifdef WEFT_BENCH_WITH_HTTP
+/* ---- stress_rps, server_rps ------------------------------------------------------ */
+
+static const char *stress_path(void) {
+  static char path[PATH_MAX + 32];
+  const char *env = getenv("WEFT_STRESS");
+  if (env && *env)
+    return env;
+  ssize_t n = readlink("/proc/self/exe", path, PATH_MAX);
+  if (n <= 0)
+    bp_fail("cannot read /proc/self/exe%s", "");
+  path[n] = 0;
+  char *slash = strrchr(path, '/');
+  strcpy(slash ? slash + 1 : path, "weft-stress"); /* installed: one bin dir */
+  if (access(path, X_OK) == 0)
+    return path;
+  strcpy(slash ? slash + 1 : path, "../weft-stress"); /* the build tree */
+  if (access(path, X_OK))
+    bp_fail("weft-stress not found (build it, or set WEFT_STRESS)%s", "");
+  return path;
+}
+
+static void bench_stress_rps(unsigned w, long n) {
+  char base[128], url[192], ws[16], cs[16], ds[16];
+  bp_http_start(base, sizeof base);
+  snprintf(url, sizeof url, "%s" BP_HTTP_PATH, base);
+  snprintf(ws, sizeof ws, "%u", w);
+  snprintf(cs, sizeof cs, "%ld", n);
+  snprintf(ds, sizeof ds, "%ds", bp_secs());
+  char *argv[] = {(char *)stress_path(), "-q", "-w", ws, "-c", cs, "-d", ds,
+                  "--json", "-", url, NULL};
+  static char out[16384];
+  if (bp_run(argv, out, sizeof out))
+    bp_fail("weft-stress failed: %s", out);
+  double rps = bp_field(out, "requests_per_sec");
+  if (bp_field(out, "errors") != 0)
+    bp_fail("weft-stress saw errors: %s", out);
+  printf("{\"bench\":\"stress_rps\",\"impl\":\"weft\",\"workers\":%u,\"conns\":%ld,"
+         "\"req_per_s\":%.0f}\n",
+         w, n, rps);
+}
+
+static void hello_100(void *arg, const weft_http_server_request *req,
+                      weft_http_server_response *resp) {
+  (void)arg;
+  (void)req;
+  static char body[BP_HTTP_LEN];
+  if (!body[0])
+    for (size_t i = 0; i < BP_HTTP_LEN; i++)
+      body[i] = bp_http_byte(i);
+  weft_http_server_add_header(resp, "Content-Type", "text/plain");
+  weft_http_server_body(resp, body, BP_HTTP_LEN);
+}
+
+static weft_http_server *srv_bench;
+static void *srv_start(void *arg) {
+  (void)arg;
+  weft_http_server_config cfg = {.handler = hello_100};
+  int rc = weft_http_server_start(&cfg, &srv_bench);
+  return (void *)(intptr_t)rc;
+}
+
+static void *srv_stop(void *arg) {
+  (void)arg;
+  return (void *)(intptr_t)weft_http_server_stop(srv_bench, 1000);
+}
+
+static void bench_server_rps(unsigned w, long n) {
+  w = 1; /* as nginx's one worker process (bench_proc.h), whatever -w says */
+  weft_config c = config(w);
+  weft_runtime *rt;
+  int rc = weft_runtime_start(&c, &rt);
+  if (rc)
+    die("weft_runtime_start", rc);
+  weft_co *co;
+  void *res;
+  if ((rc = weft_runtime_spawn(rt, &co, srv_start, NULL)) || (rc = weft_join(co, &res)) ||
+      (rc = (int)(intptr_t)res))
+    die("weft_http_server_start", rc);
+  char url[96];
+  snprintf(url, sizeof url, "http://127.0.0.1:%u" BP_HTTP_PATH, weft_http_server_port(srv_bench));
+  double rps = bp_wrk(url, (int)n, 1, bp_secs());
+  if ((rc = weft_runtime_spawn(rt, &co, srv_stop, NULL)) || (rc = weft_join(co, &res)))
+    die("weft_http_server_stop", rc);
+  weft_runtime_stop(rt);
+  printf("{\"bench\":\"server_rps\",\"impl\":\"weft\",\"workers\":%u,\"conns\":%ld,"
+         "\"req_per_s\":%.0f}\n",
+         w, n, rps);
+}
+#endif
+
 /* ---- driver ---------------------------------------------------------------- */
 
 static const struct bench {
@@ -1056,6 +1162,8 @@ static const struct bench {
 #ifdef WEFT_BENCH_WITH_HTTP
     {"fetch", bench_fetch, 20000},
     {"fetch_latency", bench_fetch_latency, 2000},
+    {"stress_rps", bench_stress_rps, 64},
+    {"server_rps", bench_server_rps, 64},
 #endif
 };
 

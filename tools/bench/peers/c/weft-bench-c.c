@@ -59,6 +59,15 @@
  *         2,000, after n/10 as a warm-up), each timed from
  *         curl_multi_add_handle to the moment the loop reaps it: "p50_us"
  *         (main figure, lower is better), "p99_us", "mean_us", "max_us".
+ *   stress_rps
+ *         wrk (Debian's) with -w threads and n connections (default 64)
+ *         against the same nginx and file for $WEFT_BENCH_SECS (default 5)
+ *         seconds: its Requests/sec as "req_per_s" (weft's side is
+ *         weft-stress).
+ *   server_rps
+ *         nginx (one worker process, bench_proc.h) serving the file under
+ *         wrk with one thread and n connections: "req_per_s" (weft's side
+ *         is weft's own server under the same wrk command).
  *
  * fetch and fetch_latency are built in when CMake finds libcurl
  * (tools/bench/CMakeLists.txt); without it they are not listed.
@@ -514,6 +523,24 @@ static void bench_fetch_latency(unsigned w, long n) {
 }
 #endif
 
+/* ---- stress_rps, server_rps: wrk, and nginx under wrk ------------------------------- */
+
+static void wrk_nginx(const char *bench, unsigned threads, long n) {
+  char base[128], url[192];
+  bp_http_start(base, sizeof base);
+  snprintf(url, sizeof url, "%s" BP_HTTP_PATH, base);
+  double rps = bp_wrk(url, (int)n, (int)threads, bp_secs());
+  printf("{\"bench\":\"%s\",\"impl\":\"c\",\"workers\":%u,\"conns\":%ld,"
+         "\"req_per_s\":%.0f}\n",
+         bench, threads, n, rps);
+}
+
+static void bench_stress_rps(unsigned w, long n) { wrk_nginx("stress_rps", w, n); }
+static void bench_server_rps(unsigned w, long n) {
+  (void)w; /* nginx: one worker process; wrk: one thread, as on weft's side */
+  wrk_nginx("server_rps", 1, n);
+}
+
 /* ---- driver ----------------------------------------------------------------------- */
 
 static const struct bench {
@@ -527,6 +554,8 @@ static const struct bench {
     {"fetch", bench_fetch, 20000},
     {"fetch_latency", bench_fetch_latency, 2000},
 #endif
+    {"stress_rps", bench_stress_rps, 64},
+    {"server_rps", bench_server_rps, 64},
 };
 
 static void usage(void) {
