@@ -87,7 +87,7 @@ int weft__http_map_error(const weft__xfer *x) {
 
 /* ---- R1: the URL and its host ----------------------------------------------------- */
 
-static int url_check(const char *url, char **host, long *port, bool *tls) {
+static int url_check(const char *url, char **host, long *port) {
   CURLU *u = curl_url();
   if (!u)
     return -ENOMEM;
@@ -109,7 +109,6 @@ static int url_check(const char *url, char **host, long *port, bool *tls) {
   else if (curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT))
     rc = WEFT_EHTTP_URL;
   if (!rc) {
-    *tls = strcasecmp(scheme, "https") == 0;
     *port = strtol(p, NULL, 10);
     *host = strdup(h);
     if (!*host)
@@ -504,10 +503,8 @@ int weft__http_send(weft_http_client *c, const weft_http_request *req, bool stre
   while (url) {
     char *host;
     long port;
-    bool tls;
-    if ((rc = url_check(url, &host, &port, &tls)))
+    if ((rc = url_check(url, &host, &port)))
       break;
-    (void)tls;
     curl_slist_free_all(x->resolve);
     rc = resolve_entry(host, port, &x->resolve);
     free(host);

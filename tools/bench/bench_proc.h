@@ -96,6 +96,19 @@ static double bp_field(const char *line, const char *key) {
   return strtod(p + strlen(pat), NULL);
 }
 
+/* A loopback port free at this moment for type (SOCK_DGRAM, SOCK_STREAM):
+ * another process may take it before the server binds, so callers retry. */
+static uint16_t bp_free_port(int type) {
+  int s = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t l = sizeof a;
+  if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) ||
+      getsockname(s, (struct sockaddr *)&a, &l))
+    bp_fail("probing for a free port: %s", strerror(errno));
+  close(s);
+  return ntohs(a.sin_port);
+}
+
 /* Run argv[0] (a path) with argv, its standard output into out (at most
  * cap - 1 bytes, NUL-terminated); 0 if it exited 0, else -1. Exits the
  * program if it cannot be started. */
@@ -256,14 +269,7 @@ static void bp_dns_start(struct sockaddr_in *sa, char *text, size_t text_len) {
   if (access(bin, X_OK))
     bp_fail("%s is not installed (tools/deps installs it), and WEFT_BENCH_DNS is not set", bin);
   for (int attempt = 0; attempt < 8; attempt++) {
-    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof a;
-    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) ||
-        getsockname(s, (struct sockaddr *)&a, &l))
-      bp_fail("probing for a free port: %s", strerror(errno));
-    close(s);
-    uint16_t port = ntohs(a.sin_port);
+    uint16_t port = bp_free_port(SOCK_DGRAM);
     char port_opt[32];
     snprintf(port_opt, sizeof port_opt, "--port=%u", port);
     char *argv[] = {(char *)bin, "--keep-in-foreground", "--no-resolv", "--no-hosts",
@@ -419,14 +425,7 @@ static void bp_http_start(char *url, size_t url_len) {
   snprintf(log, sizeof log, "%s/error.log", bp_http_dir);
   bool main_thread = syscall(SYS_gettid) == getpid();
   for (int attempt = 0; attempt < 8; attempt++) {
-    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof a;
-    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) ||
-        getsockname(s, (struct sockaddr *)&a, &l))
-      bp_fail("probing for a free port: %s", strerror(errno));
-    close(s);
-    uint16_t port = ntohs(a.sin_port);
+    uint16_t port = bp_free_port(SOCK_STREAM);
     bp_http_write_config(port);
     char *argv[] = {(char *)bin, "-p", bp_http_dir, "-c", conf, "-e", log, NULL};
     pid_t parent = getpid();
