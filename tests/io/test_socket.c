@@ -281,6 +281,60 @@ static void *unix_main(void *arg) {
 
 static void unix_socket(void) { CHECK_EQ(weft_run(NULL, unix_main, NULL, NULL), 0); }
 
+/* ---- SO_REUSEPORT listeners, readv, shutdown ---------------------------------------- */
+
+static void *accept_one(void *arg) {
+  int lfd = (int)(intptr_t)arg;
+  int fd = weft_accept(lfd, NULL, NULL);
+  CHECK(fd >= 0);
+  return (void *)(intptr_t)fd;
+}
+
+static void *reuseport_main(void *arg) {
+  (void)arg;
+  /* Two listeners on one port with WEFT_LISTEN_REUSEPORT; a third
+   * without it is refused. */
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  int l1 = weft_listen((struct sockaddr *)&a, sizeof a, 64, WEFT_LISTEN_REUSEPORT);
+  CHECK(l1 >= 0);
+  socklen_t len = sizeof a;
+  CHECK_EQ(getsockname(l1, (struct sockaddr *)&a, &len), 0);
+  int l2 = weft_listen((struct sockaddr *)&a, sizeof a, 64, WEFT_LISTEN_REUSEPORT);
+  CHECK(l2 >= 0);
+  CHECK_EQ(weft_listen((struct sockaddr *)&a, sizeof a, 64, 0), -EADDRINUSE);
+
+  /* readv fills its buffers in order; shutdown(SHUT_WR) ends the peer's
+   * reads while the other direction still works. */
+  int lfd = l1;
+  weft_close(l2); /* connections then all reach l1 */
+  weft_co *acc;
+  CHECK_EQ(weft_spawn(&acc, accept_one, (void *)(intptr_t)lfd), 0);
+  int c = connect_loopback(ntohs(a.sin_port));
+  void *res;
+  CHECK_EQ(weft_join(acc, &res), 0);
+  int s = (int)(intptr_t)res;
+  CHECK_EQ(weft_write(c, "abcdefghij", 10), 10);
+  char x[4], y[6];
+  struct iovec iov[2] = {{x, sizeof x}, {y, sizeof y}};
+  CHECK_EQ(weft_readv(s, iov, 2), 10); /* one 10-byte write on loopback arrives whole */
+  CHECK(memcmp(x, "abcd", 4) == 0 && memcmp(y, "efghij", 6) == 0);
+  CHECK_EQ(weft_shutdown(c, SHUT_WR), 0);
+  char buf[8];
+  CHECK_EQ(weft_read(s, buf, sizeof buf), 0); /* the end of c's writing */
+  CHECK_EQ(weft_write(s, "back", 4), 4);     /* s -> c still open */
+  CHECK_EQ(weft_read_full(c, buf, 4), 4);
+  CHECK(memcmp(buf, "back", 4) == 0);
+  CHECK_EQ(weft_shutdown(-1, SHUT_RDWR), -EBADF);
+  weft_close(c);
+  weft_close(s);
+  weft_close(lfd);
+  return NULL;
+}
+
+static void reuseport_readv_shutdown(void) {
+  CHECK_EQ(weft_run(NULL, reuseport_main, NULL, NULL), 0);
+}
+
 /* ---- EMFILE: accept fails clearly and the listener recovers ------------------ */
 
 static void *emfile_main(void *arg) {
@@ -477,6 +531,7 @@ static void churn(void) {
 
 static const test_case cases[] = {
     {"churn", churn},
+    {"reuseport_readv_shutdown", reuseport_readv_shutdown},
     {"short_reads", short_reads},
     {"echo_many", echo_many},
     {"tiny_buffers", tiny_buffers},
