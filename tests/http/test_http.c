@@ -544,6 +544,26 @@ static void *clients_main(void *arg) {
   int c3 = server_connections();
   CHECK(c3 - c2 - 1 <= 2);
   CHECK_EQ(weft_http_client_free(c), 0);
+  /* A total limit: 30 concurrent requests over at most 3 connections. */
+  CHECK_EQ(weft_http_client_new(&(weft_http_client_config){.max_conns = 3}, &c), 0);
+  for (int i = 0; i < 30; i++)
+    CHECK_EQ(weft_spawn(&cs[i], limited_get, c), 0);
+  CHECK_EQ(weft_gather(cs, 30, res), 0);
+  for (int i = 0; i < 30; i++)
+    CHECK_EQ((int)(intptr_t)res[i], 0);
+  int c4 = server_connections();
+  CHECK(c4 - c3 - 1 <= 3);
+  CHECK_EQ(weft_http_client_free(c), 0);
+  /* The user agent and HTTP/1.1-only settings reach the wire. */
+  CHECK_EQ(weft_http_client_new(&(weft_http_client_config){.user_agent = "probe/7",
+                                                            .version = WEFT_HTTP_1_1},
+                                &c),
+           0);
+  CHECK_EQ(weft_http_do(c, &(weft_http_request){.url = url("/headers")}, &r), 0);
+  CHECK(strstr(r.body, "user-agent: probe/7\n"));
+  CHECK_EQ(r.http_version, 11);
+  weft_http_response_free(&r);
+  CHECK_EQ(weft_http_client_free(c), 0);
   CHECK_EQ(weft_http_client_new(&(weft_http_client_config){.version = 7}, &c), -EINVAL);
   return NULL;
 }
