@@ -130,6 +130,12 @@
 //	               from Get to the body read and checked: "p50_us" (the
 //	               main figure, lower is better), "p99_us", "mean_us",
 //	               "max_us" (nearest-rank, as sleep_gather).
+//	server_rps     serve.go: a net/http server under GOMAXPROCS=1 sending
+//	               the same 100 bytes, under `wrk -t1 -c n` for
+//	               WEFT_BENCH_SECS (default 5) seconds. Default n = 64.
+//	stress_rps     serve.go: n goroutines (default 64) sharing one
+//	               http.Client, closed loop for WEFT_BENCH_SECS against the
+//	               nginx of fetch: the shape of hey, which is not packaged.
 //
 // None of the req_per_s benchmarks print ns_per_op, ms, bytes_per_coroutine
 // or speedup: compare takes the first of those names in that order, not the
@@ -184,6 +190,8 @@ var benches = []bench{
 	{"sleep_gather", 100_000, benchSleepGather},
 	{"fetch", 20_000, benchFetch},
 	{"fetch_latency", 2_000, benchFetchLatency},
+	{"stress_rps", 64, benchStressRps},
+	{"server_rps", 64, benchServerRps},
 }
 
 func usage() {
