@@ -44,8 +44,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "http_internal.h"
+#include "probe.h"
 
 #define MAX_MULTIS 4096u
 #define WAKE_BATCH 256u
@@ -55,6 +58,9 @@ struct weft__http_driver {
   weft__spinlock lock; /* multis[] and nmultis */
   weft__http_multi *multis[MAX_MULTIS];
   unsigned nmultis; /* high-water mark of used ids */
+  /* weft_stats: written by whoever runs curl (one at a time), read by any
+   * thread, relaxed. */
+  uint64_t st_started, st_done, st_failed, st_inflight, st_conns;
   weft_http_client *dflt; /* the runtime's default client */
   /* Wake-ups gathered during a round (the thread that runs curl). */
   weft_co *wake[WAKE_BATCH];
@@ -267,6 +273,41 @@ size_t weft__http_on_read(char *p, size_t size, size_t n, void *arg) {
 
 /* ---- completions and ops ----------------------------------------------------- */
 
+/* Stats and the http_done probe for a transfer curl has finished (result
+ * set) or that its caller abandoned (cancelled: counted as failed). */
+static void transfer_ended(weft__http_driver *d, weft__xfer *x) {
+  long status = 0;
+  char *url = NULL;
+  int err = x->result == CURLE_OK ? 0 : weft__http_map_error(x);
+  if (err)
+    weft__stat_inc(&d->st_failed);
+  else
+    weft__stat_inc(&d->st_done);
+  weft__stat_add(&d->st_inflight, (uint64_t)-1);
+  curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &url);
+  WEFT_PROBE2(http_done, url, err ? err : (int)status);
+  (void)url;
+}
+
+/* Connections, counted as curl opens and closes their sockets (the
+ * callbacks stay with a connection after its first transfer ends). */
+curl_socket_t weft__http_open_socket(void *clientp, curlsocktype purpose,
+                                     struct curl_sockaddr *a) {
+  (void)purpose;
+  weft__http_driver *d = clientp;
+  int fd = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+  if (fd >= 0)
+    weft__stat_inc(&d->st_conns);
+  return fd >= 0 ? fd : CURL_SOCKET_BAD;
+}
+
+int weft__http_close_socket(void *clientp, curl_socket_t fd) {
+  weft__http_driver *d = clientp;
+  weft__stat_add(&d->st_conns, (uint64_t)-1);
+  return close(fd);
+}
+
 static void reap(weft__http_multi *m) {
   CURLMsg *msg;
   int left;
@@ -276,10 +317,11 @@ static void reap(weft__http_multi *m) {
     weft__xfer *x;
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
     CURLcode rc = msg->data.result;
+    x->result = rc;
+    transfer_ended(m->d, x);
     curl_multi_remove_handle(m->multi, x->easy); /* msg is gone after this */
     x->in_multi = false;
     m->inflight--;
-    x->result = rc;
     signal_xfer(m->d, x, X_DONE | X_HEADERS);
   }
 }
@@ -298,6 +340,8 @@ static void run_ops(weft__http_multi *m) {
     weft__spin_unlock(&m->qlock);
     if (ops & OP_RELEASE) {
       if (x->in_multi) {
+        x->result = CURLE_ABORTED_BY_CALLBACK;
+        transfer_ended(m->d, x);
         curl_multi_remove_handle(m->multi, x->easy);
         m->inflight--;
       }
@@ -308,6 +352,13 @@ static void run_ops(weft__http_multi *m) {
         if (mc == CURLM_OK) {
           x->in_multi = true;
           m->inflight++;
+          weft__stat_inc(&m->d->st_started);
+          weft__stat_inc(&m->d->st_inflight);
+          char *url = NULL, *method = NULL;
+          curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &url);
+          curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_METHOD, &method);
+          WEFT_PROBE2(http_start, url, method);
+          (void)url, (void)method;
         } else {
           x->result = mc == CURLM_OUT_OF_MEMORY ? CURLE_OUT_OF_MEMORY : CURLE_FAILED_INIT;
           signal_xfer(m->d, x, X_DONE | X_HEADERS);
@@ -530,7 +581,17 @@ static void ext_free(void *ctx) {
   weft__free(d, sizeof *d);
 }
 
-static const weft__io_ext http_ext = {.poll = ext_poll, .event = ext_event, .free = ext_free};
+static void ext_stats(void *ctx, weft_stats *out) {
+  weft__http_driver *d = ctx;
+  out->http.started = weft__stat_ld(&d->st_started);
+  out->http.done = weft__stat_ld(&d->st_done);
+  out->http.failed = weft__stat_ld(&d->st_failed);
+  out->http.in_flight = weft__stat_ld(&d->st_inflight);
+  out->http.connections = weft__stat_ld(&d->st_conns);
+}
+
+static const weft__io_ext http_ext = {
+    .poll = ext_poll, .event = ext_event, .free = ext_free, .stats = ext_stats};
 
 static CURLcode global_rc;
 static void global_init(void) { global_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }

@@ -126,6 +126,9 @@ weft_http_client *weft__http_default_client(weft__http_driver *d);
 void weft__http_multi_retire(weft__http_multi *m);
 void weft__http_xfer_link(weft__xfer *x); /* onto m->all, at creation */
 
+curl_socket_t weft__http_open_socket(void *clientp, curlsocktype purpose,
+                                     struct curl_sockaddr *a);
+int weft__http_close_socket(void *clientp, curl_socket_t fd);
 size_t weft__http_on_write(char *p, size_t size, size_t n, void *x);
 size_t weft__http_on_header(char *p, size_t size, size_t n, void *x);
 size_t weft__http_on_read(char *p, size_t size, size_t n, void *x);

@@ -211,6 +211,10 @@ static int easy_setup(weft__xfer *x, const weft_http_client *c, const weft_http_
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, weft__http_on_header);
   curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
   curl_easy_setopt(e, CURLOPT_RESOLVE, x->resolve);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, weft__http_open_socket);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, x->m->d);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, weft__http_close_socket);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, x->m->d);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->headers);
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)connect_ms);

@@ -101,6 +101,7 @@
 #include <unistd.h>
 
 #include "dns.h"
+#include "probe.h"
 #include "weft/io.h"
 
 #define MAX_QUERIES 128
@@ -180,6 +181,8 @@ struct weft__dns {
   uint32_t lock; /* the submit queue */
   dns_req *head, *tail;
   unsigned inflight; /* queries on the wire (poller only) */
+  /* weft_stats: written by the poller only, read by any thread (relaxed) */
+  uint64_t st_lookups, st_hits, st_queries, st_failures, st_inflight;
   lookup *lookups;   /* their lookups, for merging (poller only) */
   cache_ent cache[CACHE_SLOTS]; /* answers until their TTL (poller only) */
   hosts hosts;                  /* (poller only) */
@@ -391,6 +394,9 @@ static void flush_wakes(weft__dns *d) {
 
 /* D3 for one request: hand it rc and res (which it then owns). */
 static void deliver(weft__dns *d, dns_req *r, int rc, struct addrinfo *res) {
+  weft__stat_inc(&d->st_lookups);
+  if (rc)
+    weft__stat_inc(&d->st_failures);
   r->rc = rc;
   r->res = res;
   uint32_t s = REQ_WAITING;
@@ -666,6 +672,7 @@ static void answered(void *arg, int status, int timeouts, struct ares_addrinfo *
   lookup *l = arg;
   weft__dns *d = l->d;
   d->inflight -= l->queries;
+  weft__stat_set(&d->st_inflight, d->inflight);
   for (lookup **p = &d->lookups; *p; p = &(*p)->next)
     if (*p == l) {
       *p = l->next;
@@ -679,6 +686,7 @@ static void answered(void *arg, int status, int timeouts, struct ares_addrinfo *
     rc = answer ? from_ares(answer, &addrs, &n, &canon, &ttl) : WEFT_EDNS_NOTFOUND;
   if (answer)
     ares_freeaddrinfo(answer);
+  WEFT_PROBE2(dns_done, strchr(l->key, '|') + 1, rc);
   dns_req *r = l->reqs;
   while (r) {
     dns_req *next = r->next;
@@ -780,6 +788,7 @@ static bool start(weft__dns *d, dns_req *r) {
     }
   }
   if (hosts_answer(d, r, &res, &rc)) {
+    weft__stat_inc(&d->st_hits);
     deliver(d, r, rc, res);
     return true;
   }
@@ -790,6 +799,7 @@ static bool start(weft__dns *d, dns_req *r) {
   }
   const cache_ent *e = cache_get(d, key);
   if (e) {
+    weft__stat_inc(&d->st_hits);
     rc = build(&r->want, e->addrs, e->n, e->canon, &res);
     deliver(d, r, rc, res);
     free(key);
@@ -825,6 +835,9 @@ static bool start(weft__dns *d, dns_req *r) {
   *l = (lookup){.key = key, .reqs = r, .d = d, .queries = queries, .next = d->lookups};
   d->lookups = l;
   d->inflight += queries;
+  weft__stat_set(&d->st_inflight, d->inflight);
+  weft__stat_inc(&d->st_queries);
+  WEFT_PROBE1(dns_start, r->host);
   /* No service (the port is ours), no sorting (see "Order"); answered
    * may run before this returns. */
   struct ares_addrinfo_hints h = {.ai_flags = ARES_AI_NOSORT | ARES_AI_CANONNAME,
@@ -863,6 +876,16 @@ void weft__dns_poll(weft__dns *d, uint64_t *sleep_ns) {
     }
   }
   flush_wakes(d);
+}
+
+void weft__dns_stats(weft__dns *d, weft_stats *out) {
+  if (!d)
+    return;
+  out->dns.lookups = weft__stat_ld(&d->st_lookups);
+  out->dns.cache_hits = weft__stat_ld(&d->st_hits);
+  out->dns.queries = weft__stat_ld(&d->st_queries);
+  out->dns.failures = weft__stat_ld(&d->st_failures);
+  out->dns.in_flight = weft__stat_ld(&d->st_inflight);
 }
 
 void weft__dns_event(weft__dns *d, uint64_t data, uint32_t events) {

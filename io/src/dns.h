@@ -21,6 +21,9 @@ void weft__dns_free(weft__dns *d);
 void weft__dns_poll(weft__dns *d, uint64_t *sleep_ns);
 void weft__dns_event(weft__dns *d, uint64_t data, uint32_t events);
 
+/* Fill out->dns (any thread: the counters are relaxed atomics). */
+void weft__dns_stats(weft__dns *d, weft_stats *out);
+
 /* poller.c */
 weft__dns *weft__dns_of(struct weft_runtime *rt);
 

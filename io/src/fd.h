@@ -40,6 +40,8 @@ typedef struct weft__io_ext {
   void (*poll)(void *ctx, uint64_t *sleep_ns);
   void (*event)(void *ctx, uint64_t payload, uint32_t events);
   void (*free)(void *ctx);
+  /* Add the extension's figures to a snapshot (any thread; may be NULL). */
+  void (*stats)(void *ctx, weft_stats *out);
 } weft__io_ext;
 /* The context of extension `slot` on the calling coroutine's poller,
  * made by make(io, arg) on first use (make returns NULL and sets *err to

@@ -51,6 +51,7 @@
 #include "internal.h"
 #include "dns.h"
 #include "fd.h"
+#include "probe.h"
 #include "timer_wheel.h"
 #include "weft/io.h"
 
@@ -70,6 +71,8 @@ typedef struct poller {
   uint64_t sleep_until; /* when the poller will look at timers next */
   bool stopping;
   uint32_t poke_pending; /* atomic: an eventfd write the poller has not read */
+  /* weft_stats: written by the poller thread only, read relaxed */
+  uint64_t st_wakes, st_events, st_fired;
   struct {
     const weft__io_ext *ops;
     void *ctx; /* published (release) after ops; read by the poller */
@@ -111,6 +114,7 @@ static void fire(poller *p, weft__tnode **fired, size_t n) { /* T2 */
   for (size_t i = 0; i < n; i++)
     weft__twheel_node_free(&p->wheel, fired[i]);
   weft__spin_unlock(&p->lock);
+  weft__stat_add(&p->st_fired, n);
   if (k)
     weft__unpark_batch(p->rt, cos, res, k);
   /* Only now: until the unparks are queued, these timers are all that
@@ -125,6 +129,7 @@ static void *poller_main(void *arg) {
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL);
   pthread_setname_np(pthread_self(), "weft-poller");
+  weft__set_thread_role(WEFT__WAKER_POLLER);
   struct epoll_event evs[64];
   weft__tnode *fired[BATCH];
   for (;;) {
@@ -159,6 +164,10 @@ static void *poller_main(void *arg) {
       tsp = &ts;
     }
     int got = epoll_pwait2(p->epfd, evs, 64, tsp, NULL);
+    weft__stat_inc(&p->st_wakes);
+    if (got > 0)
+      weft__stat_add(&p->st_events, (uint64_t)got);
+    WEFT_PROBE2(poller_wake, got, n);
     for (int i = 0; i < got; i++) {
       if (evs[i].data.u64 == EVENTFD_TAG) {
         uint64_t v;
@@ -342,10 +351,29 @@ void *weft__io_ext_get(unsigned slot, const weft__io_ext *ops,
   return ctx;
 }
 
+static void poller_stats(struct weft_runtime *rt, weft_stats *out) {
+  poller *p = weft__ld_acq((poller **)&rt->driver_ctx);
+  if (!p)
+    return;
+  out->poller.wakes = weft__stat_ld(&p->st_wakes);
+  out->poller.events = weft__stat_ld(&p->st_events);
+  out->poller.timers_fired = weft__stat_ld(&p->st_fired);
+  weft__spin_lock(&p->lock);
+  out->poller.timers_armed = p->wheel.count;
+  weft__spin_unlock(&p->lock);
+  weft__dns_stats(p->dns, out);
+  for (unsigned i = 0; i < WEFT__EXT_SLOTS; i++) {
+    void *ctx = weft__ld_acq(&p->ext[i].ctx);
+    if (ctx && p->ext[i].ops->stats)
+      p->ext[i].ops->stats(ctx, out);
+  }
+}
+
 static const weft__driver_ops io_driver = {
     .timer_arm = timer_arm,
     .timer_disarm = timer_disarm,
     .runtime_stop = poller_stop,
+    .stats = poller_stats,
 };
 
 /* Installed when io is linked (shared library) and on first use of any io

@@ -37,6 +37,22 @@ void weft__chaos_point(void);
   (WEFT__HOOK(),                                                               \
    __atomic_compare_exchange_n((p), (e), (v), 0, (o), __ATOMIC_ACQUIRE))
 
+/* Statistics counters (stats.c) order nothing, so they skip the chaos
+ * hook. An owner-only counter has one writer: a relaxed load and store
+ * bump it with no locked instruction; readers on other threads load it
+ * relaxed (weft__stat_ld). */
+#define weft__stat_ld(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#define weft__stat_inc(p) __atomic_store_n((p), weft__stat_ld(p) + 1, __ATOMIC_RELAXED)
+#define weft__stat_add(p, v) __atomic_store_n((p), weft__stat_ld(p) + (v), __ATOMIC_RELAXED)
+#define weft__stat_max(p, v)                                                   \
+  do {                                                                         \
+    if ((v) > weft__stat_ld(p))                                                \
+      __atomic_store_n((p), (v), __ATOMIC_RELAXED);                            \
+  } while (0)
+#define weft__stat_set(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
+/* A counter several threads bump (a thief on its victim's). */
+#define weft__stat_add_shared(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+
 #define weft__ld_rlx(p) WEFT__LD(p, __ATOMIC_RELAXED)
 #define weft__ld_acq(p) WEFT__LD(p, __ATOMIC_ACQUIRE)
 #define weft__ld_sc(p) WEFT__LD(p, __ATOMIC_SEQ_CST)

@@ -32,6 +32,7 @@
 
 #include "ctx.h"
 #include "internal.h"
+#include "probe.h"
 
 #define ID_BATCH 1024
 
@@ -59,6 +60,8 @@ static __attribute__((noreturn)) void co_entry(void *p) {
     weft__after_switch(weft__current_worker());
     co->result = co->fn(co->arg);
     weft__worker *w = weft__current_worker(); /* E1 */
+    weft__stat_inc(&w->st.exited);
+    WEFT_PROBE2(exit, co->id, w->index);
     w->after = (weft__after){WEFT__AFTER_EXIT, co, NULL, NULL};
     weft__switch(w, co, weft__next_local(w, false));
   }
@@ -85,6 +88,12 @@ int weft__spawn_in(struct weft_runtime *rt, weft__worker *w, weft_co **out,
   co->flags = WEFT__CO_LIVE | (detached ? WEFT__CO_DETACHED : 0);
   co->state = WEFT__RUNNABLE;
   co->id = take_id(rt, w);
+  if (w)
+    weft__stat_inc(&w->st.spawned);
+  else
+    weft__stat_add_shared(&rt->foreign_spawned, 1);
+  WEFT_PROBE3(spawn, co->id, w && w->current ? w->current->id : 0,
+              w ? (int)w->index : -1);
   if (!co->sp) /* a fresh mapping; a pooled one waits in co_entry's loop */
     co->sp = weft__ctx_make(co, co_entry, co);
   *out = co;
@@ -204,6 +213,8 @@ void weft_yield(void) {
     next = weft__inject_pop(w->rt);
   if (!next)
     return;
+  weft__stat_inc(&w->st.yields);
+  WEFT_PROBE2(yield, self->id, w->index);
   w->after = (weft__after){WEFT__AFTER_REQUEUE, self, NULL, NULL};
   weft__schedule(w, next);
 }

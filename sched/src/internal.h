@@ -36,17 +36,18 @@ enum {
   WEFT__RUNNABLE = 4, /* in a run queue                                     */
 };
 
-/* Why a coroutine is parked (for reports and, later, probes). */
+/* Why a coroutine is parked (reports, stats and probes): the public
+ * WEFT_PARK_* values (weft/sched.h). */
 typedef enum weft__park_reason {
-  WEFT__PARK_JOIN = 0,
-  WEFT__PARK_SYNC,
-  WEFT__PARK_CHANNEL,
-  WEFT__PARK_FD,
-  WEFT__PARK_TIMER,
-  WEFT__PARK_DNS,
-  WEFT__PARK_HTTP,
-  WEFT__PARK_OFFLOAD,
-  WEFT__PARK_TEST,
+  WEFT__PARK_JOIN = WEFT_PARK_JOIN,
+  WEFT__PARK_SYNC = WEFT_PARK_SYNC,
+  WEFT__PARK_CHANNEL = WEFT_PARK_CHANNEL,
+  WEFT__PARK_FD = WEFT_PARK_FD,
+  WEFT__PARK_TIMER = WEFT_PARK_TIMER,
+  WEFT__PARK_DNS = WEFT_PARK_DNS,
+  WEFT__PARK_HTTP = WEFT_PARK_HTTP,
+  WEFT__PARK_OFFLOAD = WEFT_PARK_OFFLOAD,
+  WEFT__PARK_TEST = WEFT_PARK_OTHER,
 } weft__park_reason;
 
 enum {
@@ -170,6 +171,13 @@ typedef struct weft__worker {
   unsigned pool_len;
   /* id allocation: [next_id, end_id) reserved from rt->next_id */
   uint64_t next_id, end_id;
+  /* Counters (stats.c): written by this worker only, with relaxed stores
+   * (weft__stat_inc), read by weft_stats_get from any thread. */
+  weft_worker_stats st;
+  uint64_t start_ns, end_ns; /* the thread's life, for busy time */
+
+  /* Written by thieves (relaxed atomic adds): kept off the owner's lines. */
+  uint64_t stolen_from __attribute__((aligned(WEFT__CACHELINE)));
 
   /* sleeping: the futex word a waker bumps; idle says "on the idle list" */
   uint32_t wake_seq __attribute__((aligned(WEFT__CACHELINE)));
@@ -232,7 +240,19 @@ struct weft_runtime {
 
   uint64_t next_id __attribute__((aligned(WEFT__CACHELINE)));
   uint32_t live; /* coroutines spawned and not yet finished (atomic) */
+  uint64_t foreign_spawned; /* spawns from non-worker threads (atomic) */
+  uint64_t offload_done;    /* offload calls finished (atomic) */
+  uint64_t start_ns;        /* weft_runtime_start's clock reading */
 };
+
+/* ---- stats.c ---- */
+/* Who is this thread (the unpark probe's waker): workers are known by
+ * weft__current_worker; the poller and offload threads say so once. */
+WEFT_API void weft__set_thread_role(int waker);
+WEFT__HIDDEN int weft__thread_role(void);
+/* WEFT_STATS=1: print the runtime's summary (runtime stop, after the
+ * workers have stopped and before the poller goes). */
+WEFT__HIDDEN void weft__stats_at_stop(struct weft_runtime *rt);
 
 /* ---- worker.c ---- */
 WEFT_API weft__worker *weft__current_worker(void);
@@ -373,6 +393,9 @@ typedef struct weft__driver_ops {
   int (*timer_arm)(struct weft_runtime *rt, weft__timer *t); /* 0 / -errno */
   void (*timer_disarm)(struct weft_runtime *rt, weft__timer *t);
   void (*runtime_stop)(struct weft_runtime *rt); /* before stacks go */
+  /* Fill the poller's, DNS's and (through io's extensions) HTTP's parts of
+   * a snapshot; any thread, while the runtime runs. May be NULL. */
+  void (*stats)(struct weft_runtime *rt, weft_stats *out);
 } weft__driver_ops;
 
 /* Set once by io when it is linked in (a constructor); NULL without io. */

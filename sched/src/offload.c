@@ -36,6 +36,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "probe.h"
 
 #define OFFLOAD_IDLE_MS 2000
 #define OFFLOAD_DEFAULT_MAX 64u
@@ -90,6 +91,7 @@ static void job_free(struct weft__offload *p, weft__job *j) {
 }
 
 static void finish(struct weft_runtime *rt, weft__job *j) { /* O2 */
+  weft__stat_add_shared(&rt->offload_done, 1);
   uint32_t s = JOB_WAITING;
   if (weft__cas_ar(&j->state, &s, JOB_DONE)) {
     weft_co *co = j->co;
@@ -113,6 +115,7 @@ static void *pool_thread(void *arg) {
   char name[16];
   snprintf(name, sizeof name, "weft-blk-%u", p->next_name++ % 100000u);
   pthread_setname_np(pthread_self(), name);
+  weft__set_thread_role(WEFT__WAKER_OFFLOAD);
   for (;;) {
     while (!p->head && !p->stopping) {
       struct timespec ts;

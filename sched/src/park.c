@@ -81,6 +81,7 @@
 #include <stdlib.h>
 
 #include "internal.h"
+#include "probe.h"
 
 static __thread weft_co foreign_rec = {.flags = WEFT__CO_FOREIGN};
 
@@ -98,6 +99,7 @@ static int foreign_park(weft__park_reason why, void (*unlock)(void *),
                         void *arg, uint64_t deadline_ns) {
   weft_co *co = &foreign_rec;
   co->park_reason = why;
+  WEFT_PROBE3(park, co->id, (int)why, -1);
   uint32_t s = WEFT__RUNNING;
   if (!weft__cas_ar(&co->state, &s, WEFT__PARKED))
     return consume_permit(co, unlock, arg);
@@ -128,6 +130,8 @@ int weft__park(weft__park_reason why, void (*unlock)(void *), void *arg) {
   if (!co)
     return foreign_park(why, unlock, arg, 0);
   co->park_reason = why;
+  weft__stat_inc(&w->st.parks[why]);
+  WEFT_PROBE3(park, co->id, (int)why, w->index);
   uint32_t s = WEFT__RUNNING; /* step 1 */
   if (!weft__cas_ar(&co->state, &s, WEFT__PARKING))
     return consume_permit(co, unlock, arg);
@@ -180,12 +184,14 @@ static bool unpark_state(weft_co *co, int result) {
 }
 
 void weft__unpark(weft_co *co, int result) {
+  weft__worker *w = weft__current_worker();
+  WEFT_PROBE3(unpark, co->id, result, w ? WEFT__WAKER_WORKER : weft__thread_role());
   if (!unpark_state(co, result))
     return;
   if (co->flags & WEFT__CO_FOREIGN)
     weft__futex_wake(&co->state, 1);
   else
-    weft__make_runnable(weft__current_worker(), co->rt, co, true);
+    weft__make_runnable(w, co->rt, co, true);
 }
 
 void weft__unpark_batch(struct weft_runtime *rt, weft_co **cos,
@@ -193,6 +199,7 @@ void weft__unpark_batch(struct weft_runtime *rt, weft_co **cos,
   uint32_t queued = 0;
   for (size_t i = 0; i < n; i++) { /* cos[] is reused for those to queue */
     weft_co *co = cos[i];
+    WEFT_PROBE3(unpark, co->id, results[i], weft__thread_role());
     if (!unpark_state(co, results[i]))
       continue;
     if (co->flags & WEFT__CO_FOREIGN) {

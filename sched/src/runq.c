@@ -43,6 +43,7 @@
  *   and whenever their own ring is empty.
  */
 #include "internal.h"
+#include "probe.h"
 
 #define SLOT_CO(v) ((weft_co *)((v) & ~WEFT__RING_CONT))
 #define HEAD_INDEX(hw) ((uint32_t)(hw))
@@ -78,6 +79,7 @@ void weft__ring_push_tagged(weft__worker *w, uintptr_t slot) {
     if (t - HEAD_INDEX(hw) < WEFT__RING_SIZE) {
       weft__st_rlx(&w->ring[t & WEFT__RING_MASK], slot);
       weft__st_rel(&w->tail, t + 1);
+      weft__stat_max(&w->st.ring_high_water, t + 1 - HEAD_INDEX(hw));
       return;
     }
     if (ring_overflow(w, hw, t, SLOT_CO(slot)))
@@ -153,6 +155,10 @@ weft_co *weft__ring_steal(weft__worker *thief, weft__worker *victim) {
    * overflow; the rest become stealable from the thief in turn. */
   for (uint32_t i = 1; i < n; i++)
     weft__ring_push_tagged(thief, batch[i]);
+  weft__stat_inc(&thief->st.steals);
+  weft__stat_add(&thief->st.stolen, n);
+  weft__stat_add_shared(&victim->stolen_from, n);
+  WEFT_PROBE3(steal, thief->index, victim->index, n);
   return SLOT_CO(batch[0]);
 }
 

@@ -158,6 +158,7 @@ static int runtime_start(const weft_config *cfg, weft_runtime **out,
   }
   /* Workers must not inherit a blocked-signal mask surprise; they inherit
    * the creator's, as any thread does. */
+  rt->start_ns = weft__now_ns();
   for (unsigned i = 0; i < nworkers; i++) {
     rc = pthread_create(&rt->workers[i].thread, NULL, weft__worker_main,
                         &rt->workers[i]);
@@ -203,6 +204,7 @@ int weft_runtime_stop(weft_runtime *rt) {
   if (w && w->rt == rt)
     return -EDEADLK;
   stop_threads(rt, rt->nworkers); /* steps 1-2 */
+  weft__stats_at_stop(rt);        /* WEFT_STATS=1: final counters */
   weft__offload_stop(rt); /* pool threads may still unpark: stacks stay */
   const weft__driver_ops *d = weft__get_driver();
   if (d && rt->driver_ctx) /* the poller, likewise */

@@ -53,6 +53,7 @@
 
 #include "ctx.h"
 #include "internal.h"
+#include "probe.h"
 
 /* How long a worker sleeps before it gives back its pooled stacks. */
 #define IDLE_TRIM_MS 200u
@@ -127,6 +128,8 @@ void weft__switch(weft__worker *w, weft_co *from, weft_co *to) {
   void *target = to ? to->sp : w->sched_sp;
   w->current = to;
   if (to) {
+    weft__stat_inc(&w->st.runs);
+    WEFT_PROBE2(run, to->id, w->index);
 #ifdef WEFT_CHECKS
     uint32_t was = weft__xchg_ar(&to->state, WEFT__RUNNING);
     if (was != WEFT__RUNNABLE) {
@@ -395,6 +398,9 @@ static void go_idle(weft__worker *w) {
   }
   weft__fence_sc(); /* S3 */
   if (!work_anywhere(rt) && !weft__ld_acq(&rt->stopping)) {
+    uint64_t slept = mono_ns();
+    weft__stat_inc(&w->st.sleeps);
+    WEFT_PROBE1(worker_sleep, w->index);
     /* S4. Pooled stacks are given back only after a quiet spell: idling
      * for microseconds between bursts is the common case, and unmapping
      * then would only make the next burst map them again. */
@@ -409,6 +415,9 @@ static void go_idle(weft__worker *w) {
       while (weft__ld_acq(&w->wake_seq) == seq)
         weft__futex_wait(&w->wake_seq, seq);
     }
+    slept = mono_ns() - slept;
+    weft__stat_add(&w->st.idle_ns, slept);
+    WEFT_PROBE2(worker_wake, w->index, slept);
   }
   leave_idle(w);
 }
@@ -448,6 +457,7 @@ void *weft__worker_main(void *arg) {
   char name[16];
   snprintf(name, sizeof name, "weft-w%u", w->index);
   pthread_setname_np(pthread_self(), name);
+  weft__st_rlx(&w->start_ns, mono_ns());
   weft__set_current_worker(w);
   weft__altstack_install(w);
 #if WEFT_TSAN
@@ -474,5 +484,6 @@ void *weft__worker_main(void *arg) {
   }
   weft__altstack_remove(w);
   weft__set_current_worker(NULL);
+  weft__st_rlx(&w->end_ns, mono_ns());
   return NULL;
 }

@@ -14,6 +14,7 @@
 #ifndef WEFT_SCHED_H
 #define WEFT_SCHED_H
 
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -289,6 +290,94 @@ WEFT_API int weft_runtime_spawn(weft_runtime *rt, weft_co **co,
 /* Returns 0, -EINVAL for NULL, -EDEADLK when called from one of rt's own
  * coroutines. */
 WEFT_API int weft_runtime_stop(weft_runtime *rt);
+
+/* ---- Runtime statistics ---------------------------------------------------
+ *
+ * weft_stats_get takes a snapshot of a runtime's counters: per worker, the
+ * poller, the offload pool, DNS and HTTP. Counters only grow (except the
+ * "now" figures: in flight, depth, live); each is read on its own, so a
+ * snapshot taken while the runtime runs is a moment's view of each counter,
+ * not one instant of all of them. Cheap enough to call every second: it
+ * reads a few cache lines per worker and allocates one array.
+ *
+ * WEFT_STATS=1 in the environment prints weft_stats_print's summary to
+ * stderr when a runtime stops. */
+
+/* Why a coroutine parked: index of weft_worker_stats.parks. */
+enum {
+  WEFT_PARK_JOIN = 0, /* weft_join / weft_gather */
+  WEFT_PARK_SYNC,     /* mutex, condition variable, semaphore, wait group */
+  WEFT_PARK_CHANNEL,  /* channel send, receive, select */
+  WEFT_PARK_FD,       /* socket or pipe readiness (io) */
+  WEFT_PARK_TIMER,    /* weft_sleep_ms and other pure timer waits (io) */
+  WEFT_PARK_DNS,      /* weft_resolve (io) */
+  WEFT_PARK_HTTP,     /* an HTTP transfer (http) */
+  WEFT_PARK_OFFLOAD,  /* weft_offload, file calls */
+  WEFT_PARK_OTHER,    /* anything else (tests) */
+  WEFT_PARK_REASONS
+};
+/* "join", "sync", "channel", "fd", "timer", "dns", "http", "offload",
+ * "other"; "?" out of range. */
+WEFT_API const char *weft_park_reason_name(unsigned reason);
+
+typedef struct weft_worker_stats {
+  uint64_t runs;        /* slices: times a coroutine was switched in */
+  uint64_t spawned;     /* coroutines spawned by code on this worker */
+  uint64_t exited;      /* coroutines that finished on this worker */
+  uint64_t yields;      /* weft_yield calls that switched */
+  uint64_t steals;      /* successful steals by this worker */
+  uint64_t stolen;      /* coroutines this worker took from others' rings */
+  uint64_t stolen_from; /* coroutines others took from this worker's ring */
+  uint64_t parks[WEFT_PARK_REASONS]; /* parks begun on this worker */
+  uint64_t sleeps;      /* times the worker slept on its futex */
+  uint64_t idle_ns;     /* time asleep */
+  uint64_t busy_ns;     /* time awake since the worker started */
+  uint32_t ring_high_water; /* most coroutines its ring ever held (256 max) */
+} weft_worker_stats;
+
+typedef struct weft_stats {
+  uint64_t uptime_ns;         /* since the runtime started */
+  unsigned nworkers;
+  weft_worker_stats *worker;  /* nworkers entries (weft_stats_free frees) */
+  weft_worker_stats total;    /* the sum over workers (high water: the max) */
+  uint64_t live;              /* coroutines spawned and not yet finished */
+  uint64_t foreign_spawned;   /* spawned from threads that are not workers */
+  struct {
+    uint64_t wakes;        /* times the poller thread returned from epoll */
+    uint64_t events;       /* readiness events it handled */
+    uint64_t timers_fired; /* timers that expired */
+    uint64_t timers_armed; /* timers armed now */
+  } poller;                /* all 0 until io's poller starts */
+  struct {
+    unsigned threads;  /* pool threads now */
+    uint64_t depth;    /* calls queued or running now */
+    uint64_t done;     /* calls finished */
+  } offload;
+  struct {
+    uint64_t lookups;    /* lookups answered by the poller (literals are
+                            answered in the caller and not counted) */
+    uint64_t cache_hits; /* of them, from the hosts file or the cache */
+    uint64_t queries;    /* lookups sent to a DNS server */
+    uint64_t failures;   /* lookups that ended in an error */
+    uint64_t in_flight;  /* lookups waiting for a server now */
+  } dns;
+  struct {
+    uint64_t started;     /* transfers handed to the driver */
+    uint64_t done;        /* transfers finished with a response */
+    uint64_t failed;      /* transfers finished with an error */
+    uint64_t in_flight;   /* transfers running now */
+    uint64_t connections; /* connections open now (HTTP clients' pools) */
+  } http;
+} weft_stats;
+
+/* Snapshot rt's counters into *out (rt NULL: the calling coroutine's
+ * runtime). 0, -EINVAL (rt NULL outside a coroutine, or out NULL),
+ * -ENOMEM. Free with weft_stats_free. */
+WEFT_API int weft_stats_get(weft_runtime *rt, weft_stats *out);
+/* Free what weft_stats_get allocated; harmless on a zeroed snapshot. */
+WEFT_API void weft_stats_free(weft_stats *s);
+/* A readable multi-line summary of *s (what WEFT_STATS=1 prints). */
+WEFT_API void weft_stats_print(const weft_stats *s, FILE *f);
 
 #ifdef __cplusplus
 }
