@@ -239,7 +239,6 @@ struct weft_runtime {
   uint32_t offload_busy;         /* jobs queued or running (atomic) */
 
   uint64_t next_id __attribute__((aligned(WEFT__CACHELINE)));
-  uint32_t live; /* coroutines spawned and not yet finished (atomic) */
   uint64_t foreign_spawned; /* spawns from non-worker threads (atomic) */
   uint64_t offload_done;    /* offload calls finished (atomic) */
   uint64_t start_ns;        /* weft_runtime_start's clock reading */

@@ -99,7 +99,7 @@ static int foreign_park(weft__park_reason why, void (*unlock)(void *),
                         void *arg, uint64_t deadline_ns) {
   weft_co *co = &foreign_rec;
   co->park_reason = why;
-  WEFT_PROBE3(park, co->id, (int)why, -1);
+  WEFT_PROBE2(park, co->id, (int)why);
   uint32_t s = WEFT__RUNNING;
   if (!weft__cas_ar(&co->state, &s, WEFT__PARKED))
     return consume_permit(co, unlock, arg);
@@ -131,7 +131,7 @@ int weft__park(weft__park_reason why, void (*unlock)(void *), void *arg) {
     return foreign_park(why, unlock, arg, 0);
   co->park_reason = why;
   weft__stat_inc(&w->st.parks[why]);
-  WEFT_PROBE3(park, co->id, (int)why, w->index);
+  WEFT_PROBE2(park, co->id, (int)why);
   uint32_t s = WEFT__RUNNING; /* step 1 */
   if (!weft__cas_ar(&co->state, &s, WEFT__PARKING))
     return consume_permit(co, unlock, arg);

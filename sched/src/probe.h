@@ -7,7 +7,10 @@
  * runs when no tracer is attached. A tracer turns the nop into a trap
  * (uprobe) only while it listens. Arguments are computed whether or not
  * anyone listens, so every argument here is a value the code already has
- * in a register or one load away: no calls, no formatting.
+ * in a register or one load away: no calls, no formatting. Every site of
+ * one probe passes the same arguments, none of them a compile-time
+ * constant: perf makes one event per name and (6.1) drops immediate
+ * arguments, so a site whose argument list differs cannot be added.
  *
  * Provider "weft"; perf names them sdt_weft:NAME once it has read the
  * binary's notes (tools/profile and CONTRIBUTING.md show how). Built
@@ -20,7 +23,7 @@
  *                                        coroutine
  *   run          (co, worker)            a slice starts: co is switched in
  *   yield        (co, worker)            weft_yield that gives way
- *   park         (co, reason, worker)    reason: WEFT_PARK_* (join 0, sync 1,
+ *   park         (co, reason)            reason: WEFT_PARK_* (join 0, sync 1,
  *                                        channel 2, fd 3, timer 4, dns 5,
  *                                        http 6, offload 7, other 8)
  *   unpark       (co, result, waker)     waker: 0 a worker, 1 the poller,

@@ -100,8 +100,10 @@ int weft_stats_get(weft_runtime *rt, weft_stats *out) {
     worker_snapshot(&rt->workers[i], now, &out->worker[i]);
     add_into(&out->total, &out->worker[i]);
   }
-  out->live = weft__ld_rlx(&rt->live);
   out->foreign_spawned = weft__stat_ld(&rt->foreign_spawned);
+  /* Coroutines run only on workers, so every exit is counted there. */
+  uint64_t born = out->total.spawned + out->foreign_spawned;
+  out->live = born > out->total.exited ? born - out->total.exited : 0;
   out->offload.threads = weft__offload_threads(rt);
   out->offload.depth = weft__ld_rlx(&rt->offload_busy);
   out->offload.done = weft__stat_ld(&rt->offload_done);

@@ -498,8 +498,30 @@ static void embedded(void) {
   CHECK(file_has(path_in("embedded.out"), "Server     answered"));
 }
 
+/* --stats: the runtime's counters follow the report, and agree with it:
+ * every request is at least one coroutine run, the embedded server's
+ * connections park on their sockets. */
+static void stats(void) {
+  make_workdir();
+  const char *args[] = {"-n", "3000", "-c", "8", "-q", "--stats", NULL};
+  CHECK_EQ(run_stress("stats", args), 0);
+  char *out = slurp(path_in("stats.out"));
+  CHECK(strstr(out, "Requests   3000 in") != NULL);
+  const char *s = strstr(out, "weft stats: 2 workers");
+  CHECK(s != NULL);
+  unsigned long long runs = 0;
+  const char *t = strstr(s, "total     runs ");
+  CHECK(t && sscanf(t, "total     runs %llu", &runs) == 1);
+  CHECK(runs >= 3000);
+  CHECK(strstr(s, "worker 0  runs") && strstr(s, "worker 1  runs"));
+  CHECK(strstr(s, "fd ") != NULL); /* parks on sockets */
+  CHECK(strstr(s, "poller    wakes") != NULL);
+  free(out);
+}
+
 int main(int argc, char **argv) {
   static const test_case cases[] = {
+      {"stats", stats},
       {"httpd_count", httpd_count},   {"httpd_duration", httpd_duration},
       {"httpd_framing", httpd_framing}, {"open_rate", open_rate},
       {"stall", stall},               {"reset", reset},

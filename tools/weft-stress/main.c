@@ -60,6 +60,9 @@ static void usage(FILE *f) {
 "  --cacert FILE    trust these CAs\n"
 "Output:\n"
 "  -q               no progress line\n"
+"  --stats          after the report, the runtime's counters (weft_stats:\n"
+"                   per worker runs, steals, parks, sleeps; poller, DNS,\n"
+"                   HTTP)\n"
 "  --json FILE|-    the report as one JSON object\n"
 "  --hist FILE      the latency distribution: bucket lower bound (us), count,\n"
 "                   cumulative fraction\n"
@@ -154,7 +157,7 @@ static void read_body(options *o, const char *path) {
   o->body_len = len;
 }
 
-enum { OPT_ENGINE = 256, OPT_HTTP2, OPT_CACERT, OPT_JSON, OPT_HIST };
+enum { OPT_ENGINE = 256, OPT_HTTP2, OPT_CACERT, OPT_JSON, OPT_HIST, OPT_STATS };
 
 static void parse_options(options *o, int argc, char **argv) {
   static const struct option longs[] = {
@@ -164,6 +167,7 @@ static void parse_options(options *o, int argc, char **argv) {
       {"cacert", required_argument, NULL, OPT_CACERT},
       {"json", required_argument, NULL, OPT_JSON},
       {"hist", required_argument, NULL, OPT_HIST},
+      {"stats", no_argument, NULL, OPT_STATS},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
@@ -250,6 +254,9 @@ static void parse_options(options *o, int argc, char **argv) {
     case OPT_HIST:
       o->hist_path = optarg;
       break;
+    case OPT_STATS:
+      o->show_stats = true;
+      break;
     case 'h':
       usage(stdout);
       exit(0);
@@ -296,6 +303,8 @@ static int write_outputs(const run *r, const shard *total) {
   const options *o = r->opt;
   bool json_stdout = o->json_path && !strcmp(o->json_path, "-");
   report_text(json_stdout ? stderr : stdout, r, total);
+  if (r->have_rt_stats)
+    weft_stats_print(&r->rt_stats, json_stdout ? stderr : stdout);
   int rc = 0;
   if (o->json_path) {
     FILE *f = json_stdout ? stdout : fopen(o->json_path, "w");
@@ -398,6 +407,7 @@ int main(int argc, char **argv) {
     free(total);
   }
   stats_free();
+  weft_stats_free(&r.rt_stats);
   targets_free(&r);
   options_free(&o, r.embedded);
   return status;

@@ -230,6 +230,8 @@ out:
   if (r->embedded_up)
     r->embedded_requests = embedded_stop();
   r->embedded_up = false;
+  if (o->show_stats) /* after the load and the server: the whole run */
+    r->have_rt_stats = weft_stats_get(NULL, &r->rt_stats) == 0;
   free(pg);
   free(args);
   free(cos);

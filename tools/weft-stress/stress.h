@@ -55,6 +55,7 @@ typedef struct options {
   bool insecure;         /* -k */
   const char *cacert;    /* --cacert */
   bool quiet;            /* -q */
+  bool show_stats;       /* --stats: the runtime's counters after the report */
   const char *json_path; /* --json FILE or "-" */
   const char *hist_path; /* --hist FILE */
 } options;
@@ -174,6 +175,8 @@ typedef struct run {
   /* Results, for report.c. */
   uint64_t stop_ns;       /* when the last request ended or was cut */
   char first_error[256];  /* "connect 127.0.0.1:1: connection refused" */
+  weft_stats rt_stats;    /* --stats: taken as the run ends (still running) */
+  bool have_rt_stats;
   int exit_code;
 } run;
 
