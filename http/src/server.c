@@ -30,8 +30,8 @@
  *       then send the response: head and buffered body in one writev (a
  *       raw sendmsg first; weft_write_until for what the kernel did not
  *       take), or finish a streamed one.
- *   C5. keep going while the request and response are keep-alive and the
- *       server is not stopping; else a lingering close: shut down
+ *   C5. keep going while the request and response are keep-alive (C1
+ *       then closes it if the server is stopping); else a lingering close: shut down
  *       writing, drain the client's input (at most 1 s, 1 MiB), close.
  *       Closing with unread input would send an RST, which can destroy
  *       the response still in flight. A request the parser refuses is
@@ -950,7 +950,11 @@ static int handle(conn *c) {
   bool ok = r->committed ? stream_end(c) : send_buffered(c);
   if (!ok)
     return ABORT;
-  return r->close || !c->head.keep_alive || stopping(s) ? LINGER : NEXT;
+  /* A response sent as keep-alive goes back to C1 even when the server
+   * is stopping by now: C1 sees the flag and closes it as an idle
+   * connection. Lingering instead would wait for a client that was told
+   * to keep the connection, up to LINGER_MS, holding up the stop. */
+  return r->close || !c->head.keep_alive ? LINGER : NEXT;
 }
 
 /* C1-C5 for one request. */

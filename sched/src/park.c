@@ -99,7 +99,7 @@ static int foreign_park(weft__park_reason why, void (*unlock)(void *),
                         void *arg, uint64_t deadline_ns) {
   weft_co *co = &foreign_rec;
   co->park_reason = why;
-  WEFT_PROBE2(park, co->id, (int)why);
+  WEFT_PROBE2(park, WEFT__PROBE_REG(co->id), (int)why);
   uint32_t s = WEFT__RUNNING;
   if (!weft__cas_ar(&co->state, &s, WEFT__PARKED))
     return consume_permit(co, unlock, arg);

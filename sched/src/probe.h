@@ -58,6 +58,16 @@
 #define WEFT_PROBE3(name, a, b, c) ((void)0)
 #endif
 
+/* The value in a register: an argument read from thread-local storage
+ * would otherwise be described as a TLS offset expression
+ * (8@40+sym@dtpoff(%rax)), which perf cannot read. */
+#define WEFT__PROBE_REG(x)                                                     \
+  __extension__({                                                              \
+    __typeof__(x) weft_probe_v_ = (x);                                         \
+    __asm__("" : "+r"(weft_probe_v_));                                         \
+    weft_probe_v_;                                                             \
+  })
+
 /* Who unparks (the unpark probe's third argument). */
 enum {
   WEFT__WAKER_WORKER = 0,
