@@ -222,6 +222,8 @@ static poller *poller_get(struct weft_runtime *rt, int *err) {
   p->io.epfd = p->epfd;
   p->dns = weft__dns_new(&p->io);
   int rc = pthread_create(&p->thread, NULL, poller_main, p);
+  if (rc == 0) /* named here too: a look (perf, /proc) before it runs */
+    pthread_setname_np(p->thread, "weft-poller");
   if (rc) {
     fprintf(stderr, "weft: cannot start the poller thread: %s\n", strerror(rc));
     *err = -rc;

@@ -162,6 +162,11 @@ static int runtime_start(const weft_config *cfg, weft_runtime **out,
   for (unsigned i = 0; i < nworkers; i++) {
     rc = pthread_create(&rt->workers[i].thread, NULL, weft__worker_main,
                         &rt->workers[i]);
+    if (rc == 0) { /* named here too: a look (perf, /proc) before it runs */
+      char name[16];
+      snprintf(name, sizeof name, "weft-w%u", i % 100000u);
+      pthread_setname_np(rt->workers[i].thread, name);
+    }
     if (rc) {
       fprintf(stderr, "weft: cannot start worker thread %u of %u: %s\n", i,
               nworkers, strerror(rc));
