@@ -361,7 +361,7 @@ static void *echo_conn(void *arg) {
   int fd = (int)(intptr_t)arg;
   char buf[16384];
   for (;;) {
-    ssize_t n = weft_read_until(fd, buf, sizeof buf, weft_now_ns() + 10000000000ull);
+    ssize_t n = weft_read_until(fd, buf, sizeof buf, weft_now_ns() + 60000000000ull);
     if (n <= 0 || weft_write(fd, buf, (size_t)n) != n)
       break;
   }
@@ -405,7 +405,7 @@ static void *echo_client(void *arg) {
       weft_sleep_ms(10);
       continue;
     }
-    uint64_t deadline = weft_now_ns() + 10000000000ull;
+    uint64_t deadline = weft_now_ns() + 60000000000ull; /* a stall, not slowness */
     int rc = weft_connect_until(fd, (struct sockaddr *)&sa, sizeof sa, deadline);
     size_t sent = 0, got = 0;
     while (!rc && got < len) {
@@ -904,9 +904,15 @@ int main(int argc, char **argv) {
   }
   check(fds_after == fds_before, "no leaked fds: %d before the runtime, %d after", fds_before,
         fds_after);
+#if defined(__SANITIZE_THREAD__)
+  /* ThreadSanitizer's shadow memory and history grow with the run by
+   * design: the figure is printed, not judged. */
+  printf("  (memory not judged under ThreadSanitizer: %ld KiB -> %ld KiB)\n", rss_warm, rss_end);
+#else
   long slack = rss_warm / 5 > 16384 ? rss_warm / 5 : 16384;
   check(rss_end <= rss_warm + slack, "memory flat after warm-up: %ld KiB -> %ld KiB (allowed +%ld)",
         rss_warm, rss_end, slack);
+#endif
   weft_stats_free(&final_stats);
   printf("weft-soak: %s\n", failures ? "FAILED" : "passed");
   return failures ? 1 : 0;

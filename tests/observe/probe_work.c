@@ -23,9 +23,11 @@
 static int nspawn = 1000, nsleep = 100, nlookup = 20, nget = 20;
 
 static void *nothing(void *arg) { return arg; }
+/* Parks on a timer (its deadline far away, so it cannot have passed
+ * before the park, however slow the machine) until cancelled. */
 static void *sleeper(void *arg) {
   (void)arg;
-  weft_sleep_ms(1);
+  weft_sleep_ms(600000);
   return NULL;
 }
 static void *yielder(void *arg) {
@@ -54,9 +56,13 @@ static void *main_co(void *arg) {
     if ((rc = weft_spawn(&cos[i], nothing, NULL)))
       fail("spawn", rc);
   weft_gather(cos, (size_t)nspawn, NULL);
+  /* Work first: each sleeper runs at once, up to its park, before
+   * weft_spawn returns here; so every one has parked before the cancels. */
   for (int i = 0; i < nsleep; i++)
     if ((rc = weft_spawn(&cos[i], sleeper, NULL)))
       fail("spawn", rc);
+  for (int i = 0; i < nsleep; i++)
+    weft_cancel(cos[i]);
   weft_gather(cos, (size_t)nsleep, NULL);
   weft_co *y[2];
   weft_spawn(&y[0], yielder, NULL);

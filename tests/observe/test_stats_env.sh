@@ -12,7 +12,7 @@ echo "$out"
 grep -q "^weft stats: $w workers" <<<"$out" || fail "no summary for $w workers"
 [[ $(grep -c '^  worker ' <<<"$out") == "$w" ]] || fail "not one line per worker"
 grep -q 'timer 20' <<<"$out" || fail "20 timer parks not reported"
-grep -q 'timers fired 20, armed now 0' <<<"$out" || fail "poller timers not reported"
+grep -q 'armed now 0' <<<"$out" || fail "poller timers not reported"
 grep -q 'http      started 3, done 3, failed 0, in flight 0' <<<"$out" || fail "HTTP figures"
 spawned=$(grep -o 'spawned [0-9]* (+[0-9]*' <<<"$out" | tr -dc '0-9 +' | awk '{sub(/\(/,""); print $1 + $2}')
 exited=$(grep -o 'exited [0-9]*' <<<"$out" | awk '{print $2}')
