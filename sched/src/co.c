@@ -14,9 +14,19 @@
  *   E1. the finishing coroutine stores its result and switches away,
  *       leaving AFTER_EXIT for the next context; its stack is not resumed
  *       until a new coroutine gets it from a pool (co_entry's loop);
- *   E2. that context (off the dead stack) exchanges joiner with JOIN_DONE
- *       (acq_rel, which publishes the result); if it found a joiner, it
- *       unparks it. A detached coroutine's stack is freed instead.
+ *   E2. that context (off the dead stack) exchanges joiner with JOIN_BUSY;
+ *       if it found a joiner, it claims the wait of the generation that
+ *       joiner stored in joiner_gen (J1); then it stores JOIN_DONE
+ *       (release, which publishes the result) and, if it claimed, unparks
+ *       the joiner. A detached coroutine's stack is freed instead.
+ *       While BUSY a joiner that finds it (J1's CAS, a cancelled joiner
+ *       taking its registration back) waits for DONE: until then E2 still
+ *       reads the record. Reading joiner_gen after DONE paired the joiner
+ *       with a generation a later joiner had stored, or from a record
+ *       freed and reused, and claimed an unrelated wait of a reused
+ *       record: a coroutine woken with 0 by the wrong E2 freed a joinee
+ *       that was still running (found by sync.cancel_join_race under the
+ *       chaos-tsan preset: a TSan race in retire, "resumed in state 0").
  *   J1. join opens its wait (wait_token, park.c W1) and only then CASes
  *       joiner NULL -> self, so E2 can claim the wait the moment it sees
  *       the joiner; if the CAS finds DONE, join retracts the wait and reads
@@ -25,9 +35,10 @@
  *       E2 found the joiner with no open wait, skipped the unpark, and the
  *       joiner slept forever (found by sync.cancel_race under TSan).
  *   J2. join reads the result and frees the stack. Nobody else touches the
- *       record after E2's exchange, so this is safe on any thread.
+ *       record after E2's DONE, so this is safe on any thread.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include "ctx.h"
@@ -123,11 +134,25 @@ void weft__co_finish(weft__worker *w, weft_co *co) { /* E2 */
     weft__stack_free(co->rt, w, co);
     return;
   }
-  weft_co *j = weft__xchg_ar(&co->joiner, WEFT__JOIN_DONE);
+  weft_co *j = weft__xchg_ar(&co->joiner, WEFT__JOIN_BUSY);
   /* Claim only the wait j published (a cancelled joiner may have moved
    * on to other waits, or ended). */
-  if (j && weft__wait_claim_gen(j, weft__ld_rlx(&co->joiner_gen)))
+  bool claimed = j && weft__wait_claim_gen(j, weft__ld_rlx(&co->joiner_gen));
+  weft__st_rel(&co->joiner, WEFT__JOIN_DONE); /* the record may go now */
+  if (claimed)
     weft__unpark(j, 0);
+}
+
+/* joiner once E2 is done with the record (see E2): not BUSY. */
+static weft_co *join_settled(weft_co *co) {
+  weft_co *j;
+  for (unsigned spins = 0; (j = weft__ld_acq(&co->joiner)) == WEFT__JOIN_BUSY; spins++) {
+    if (spins < 128)
+      weft__cpu_relax();
+    else
+      sched_yield(); /* E2's worker was preempted */
+  }
+  return j;
 }
 
 int weft_join(weft_co *co, void **result) { return weft_join_until(co, result, 0); }
@@ -158,10 +183,13 @@ int weft_join_until(weft_co *co, void **result, uint64_t deadline_ns) {
        * joined again. If co finished meanwhile, joiner is DONE and a later
        * join reads the result at once. */
       expected = self;
-      weft__cas_ar(&co->joiner, &expected, NULL);
+      if (!weft__cas_ar(&co->joiner, &expected, NULL))
+        join_settled(co); /* E2 may still read joiner_gen: not ours to reuse yet */
       return rc;
     }
   } else {
+    if (expected == WEFT__JOIN_BUSY)
+      expected = join_settled(co);
     /* Not registered: retract the wait. If a cancel claimed it meanwhile,
      * take its unpark and report it (the handle stays joinable). */
     if (!weft__wait_claim(self))

@@ -89,6 +89,8 @@ typedef weft__waitq_pub weft__waitq;
 
 /* Marks weft_co.joiner once the coroutine has finished. */
 #define WEFT__JOIN_DONE ((weft_co *)(uintptr_t)1)
+/* Marks weft_co.joiner while E2 claims its joiner's wait (co.c). */
+#define WEFT__JOIN_BUSY ((weft_co *)(uintptr_t)2)
 
 struct weft_co {
   void *sp;          /* saved stack pointer while not running */
@@ -103,7 +105,7 @@ struct weft_co {
   void *(*fn)(void *);
   void *arg;
   void *result;       /* fn's return value, published by the joiner CAS */
-  weft_co *joiner;    /* NULL, the joining coroutine, or WEFT__JOIN_DONE */
+  weft_co *joiner;    /* NULL, the joining coroutine, WEFT__JOIN_BUSY/DONE */
   uint32_t joiner_gen; /* the joiner's wait generation (co.c, J1) */
   weft_co *next;      /* run queue / pool / inject links */
   struct weft_runtime *rt;
@@ -370,6 +372,10 @@ WEFT__HIDDEN int weft__spawn_in(struct weft_runtime *rt, weft__worker *w,
 WEFT__HIDDEN void weft__co_finish(weft__worker *w, weft_co *co);
 
 WEFT__HIDDEN void weft__deadlock(struct weft_runtime *rt);
+
+/* ---- runtime.c ---- */
+/* A WEFT_WORKERS value: 0 with *out in 1..1024, or -EINVAL. */
+WEFT__HIDDEN int weft__parse_workers(const char *s, unsigned *out);
 
 /* ---- the driver hook (DESIGN.md: sched needs time, io provides it) ----
  * The functions marked WEFT_API in this header are sched's interface to

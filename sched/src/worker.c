@@ -20,13 +20,20 @@
  *     P2. full fence;
  *     P3. if nsearching != 0: done (a searcher will find it, see S3);
  *     P4. if nidle != 0: CAS nsearching 0 -> 1 (one waker wins), pop an idle
- *         worker and hand it that search slot, futex-wake it.
+ *         worker and hand it that search slot, futex-wake it;
+ *     P5. if P4 found the idle list empty (its worker left it after S3):
+ *         give the slot back and apply P2-P4 again. While the slot was
+ *         held, other producers' P3 saw nsearching != 0 and relied on a
+ *         searcher that does not exist; a worker may have gone idle since.
  *   Worker going to sleep:
  *     S1. put itself on the idle list (nidle++), under the idle lock;
  *     S2. if it was searching: nsearching-- ;
  *     S3. full fence, then look at every ring and the inject queue once
  *         more; if anything is there, take itself off the idle list and
- *         search again instead of sleeping;
+ *         search again instead of sleeping: a worker that was searching
+ *         takes a search slot again (leave_idle), because producers that
+ *         saw it searching before S2 woke nobody, and the slot's release
+ *         when it finds work (the last-searcher rule below) wakes for them;
  *     S4. futex-wait on its wake_seq, read before S1.
  *   A searcher that finds work stops searching; if it was the last one it
  *   applies P2-P4 itself, because producers that saw it searching did not
@@ -37,6 +44,9 @@
  * or the sleeper's S3 sees the published coroutine. Without the fence in
  * P2 (a plain release store before the check) x86 may read nsearching
  * before the store is visible, and a CPU sleeps while work waits.
+ * tests/model/wake.pml checks this logic (under sequential consistency);
+ * it found the two holes P5 and S3's new search slot close (each left a
+ * worker asleep while work waited behind a busy worker).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -261,16 +271,17 @@ static weft__worker *idle_pop(struct weft_runtime *rt) {
 }
 
 void weft__wake_one(struct weft_runtime *rt) {
-  weft__fence_sc(); /* P2 */
-  if (weft__ld_rlx(&rt->nsearching) != 0 || weft__ld_rlx(&rt->nidle) == 0)
-    return; /* P3 */
-  uint32_t zero = 0;
-  if (!weft__cas_sc(&rt->nsearching, &zero, 1)) /* P4 */
-    return;
-  weft__worker *v = idle_pop(rt);
-  if (!v) {
-    weft__add_sc(&rt->nsearching, (uint32_t)-1);
-    return;
+  weft__worker *v;
+  for (;;) {
+    weft__fence_sc(); /* P2 */
+    if (weft__ld_rlx(&rt->nsearching) != 0 || weft__ld_rlx(&rt->nidle) == 0)
+      return; /* P3 */
+    uint32_t zero = 0;
+    if (!weft__cas_sc(&rt->nsearching, &zero, 1)) /* P4 */
+      return;
+    if ((v = idle_pop(rt)))
+      break;
+    weft__add_sc(&rt->nsearching, (uint32_t)-1); /* P5 */
   }
   weft__add_ar(&v->wake_seq, 1);
   weft__futex_wake(&v->wake_seq, 1);
@@ -360,8 +371,10 @@ static weft_co *search(weft__worker *w) {
 }
 
 /* Take w off the idle list after S3 found work or a wake came. If a waker
- * already popped w, it handed w its search slot. Called with no lock. */
-static void leave_idle(weft__worker *w) {
+ * already popped w, it handed w its search slot; else, if S3 found work
+ * and w was searching before S2, w takes a slot again (S3). Called with no
+ * lock. */
+static void leave_idle(weft__worker *w, bool search_again) {
   struct weft_runtime *rt = w->rt;
   pthread_mutex_lock(&rt->idle_lock);
   if (w->idle) {
@@ -373,6 +386,10 @@ static void leave_idle(weft__worker *w) {
     }
     w->idle = false;
     weft__st_sc(&rt->nidle, rt->idle_len);
+    if (search_again) {
+      w->searching = true;
+      weft__add_sc(&rt->nsearching, 1);
+    }
   } else {
     w->searching = true;
   }
@@ -392,12 +409,14 @@ static void go_idle(weft__worker *w) {
   weft__st_sc(&rt->nidle, rt->idle_len);
   pthread_mutex_unlock(&rt->idle_lock);
 
-  if (w->searching) { /* S2 */
+  bool was_searching = w->searching;
+  if (was_searching) { /* S2 */
     w->searching = false;
     weft__add_sc(&rt->nsearching, (uint32_t)-1);
   }
   weft__fence_sc(); /* S3 */
-  if (!work_anywhere(rt) && !weft__ld_acq(&rt->stopping)) {
+  bool found = work_anywhere(rt);
+  if (!found && !weft__ld_acq(&rt->stopping)) {
     uint64_t slept = mono_ns();
     weft__stat_inc(&w->st.sleeps);
     WEFT_PROBE1(worker_sleep, w->index);
@@ -419,7 +438,7 @@ static void go_idle(weft__worker *w) {
     weft__stat_add(&w->st.idle_ns, slept);
     WEFT_PROBE2(worker_wake, w->index, slept);
   }
-  leave_idle(w);
+  leave_idle(w, was_searching && found);
 }
 
 /* The next coroutine for w, or NULL when the runtime is stopping. */

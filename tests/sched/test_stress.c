@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "../check.h"
@@ -249,12 +251,52 @@ static void million_alive(void) {
   CHECK_EQ(weft_run(NULL, million_main, (void *)(uintptr_t)SCALE_LIVE(1000000), NULL), 0);
 }
 
+/* ---- a spinning coroutine never keeps a runnable one waiting --------------- */
+
+/* A spins (never yields) until B has run, so B must run on another worker:
+ * whatever path B takes to a queue, the wake rule (worker.c P1-P5, S1-S4;
+ * tests/model/wake.pml) must leave a worker awake to take it. A lost
+ * wakeup hangs here (until the test's timeout): the spinning worker never
+ * looks at its queues, and the others sleep. The foreign thread spawns
+ * both into the inject queue, back to back, so each pair races the
+ * workers going idle after the last pair. Needs two workers. */
+static void *spin_until_set(void *arg) {
+  while (!__atomic_load_n((uint32_t *)arg, __ATOMIC_ACQUIRE))
+    weft__cpu_relax();
+  return NULL;
+}
+
+static void *set_flag(void *arg) {
+  __atomic_store_n((uint32_t *)arg, 1, __ATOMIC_RELEASE);
+  return NULL;
+}
+
+static void spinner_pairs(void) {
+  const char *env = getenv("WEFT_WORKERS");
+  if (env ? atoi(env) < 2 : sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+    printf("skipped: a spinning coroutine needs a second worker\n");
+    exit(77);
+  }
+  weft_runtime *rt;
+  CHECK_EQ(weft_runtime_start(NULL, &rt), 0);
+  for (int i = 0; i < SCALE(20000); i++) {
+    uint32_t flag = 0;
+    weft_co *a, *b;
+    CHECK_EQ(weft_runtime_spawn(rt, &a, spin_until_set, &flag), 0);
+    CHECK_EQ(weft_runtime_spawn(rt, &b, set_flag, &flag), 0);
+    CHECK_EQ(weft_join(a, NULL), 0);
+    CHECK_EQ(weft_join(b, NULL), 0);
+  }
+  CHECK_EQ(weft_runtime_stop(rt), 0);
+}
+
 static const test_case cases[] = {
     {"spawn_10m", spawn_10m},
     {"yield_1m", yield_1m},
     {"park_storm", park_storm},
     {"foreign_unpark_storm", foreign_unpark_storm},
     {"million_alive", million_alive},
+    {"spinner_pairs", spinner_pairs},
     {NULL, NULL},
 };
 
