@@ -24,14 +24,35 @@
 static pid_t dnsmasq_pid;
 static uint16_t dns_port;
 
-static uint16_t free_udp_port(void) {
-  int s = socket(AF_INET, SOCK_DGRAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  CHECK_EQ(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-  socklen_t l = sizeof a;
-  getsockname(s, (struct sockaddr *)&a, &l);
+/* Can a socket of this type bind 127.0.0.1:port now? */
+static bool port_free(int type, uint16_t port) {
+  int s = socket(AF_INET, type, 0);
+  if (s < 0)
+    return false;
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  bool ok = bind(s, (struct sockaddr *)&a, sizeof a) == 0;
   close(s);
-  return ntohs(a.sin_port);
+  return ok;
+}
+
+/* A port dnsmasq can listen on, UDP and TCP both. Picked below the
+ * ephemeral range (32768 and up on Linux), where a kernel-chosen UDP port
+ * would be: with a load test's thousands of TCP connections on the
+ * machine, the same number was often taken for TCP, which dnsmasq binds
+ * too. */
+static uint16_t free_udp_port(void) {
+  static unsigned seed;
+  if (!seed)
+    seed = (unsigned)getpid() * 2654435761u;
+  for (int i = 0; i < 1000; i++) {
+    seed = seed * 1103515245u + 12345u;
+    uint16_t port = (uint16_t)(20000 + (seed >> 8) % 12000);
+    if (port_free(SOCK_DGRAM, port) && port_free(SOCK_STREAM, port))
+      return port;
+  }
+  CHECK(!"no free port for dnsmasq in 20000-31999");
+  return 0;
 }
 
 static bool dnsmasq_up(void) {
@@ -121,7 +142,7 @@ static bool spawn_dnsmasq(char *const *records, int nrecords) {
  * retry on a new port until dnsmasq is up (it listens on TCP too: connect
  * says when). */
 static void start_dnsmasq_with(char *const *records, int nrecords) {
-  for (int attempt = 0; attempt < 8; attempt++)
+  for (int attempt = 0; attempt < 16; attempt++)
     if (spawn_dnsmasq(records, nrecords))
       return;
   CHECK(!"dnsmasq would not start");

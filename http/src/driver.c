@@ -308,9 +308,12 @@ int weft__http_close_socket(void *clientp, curl_socket_t fd) {
   return close(fd);
 }
 
-static void reap(weft__http_multi *m) {
+/* Hand finished transfers to their callers. True if one of them ended
+ * with curl out of memory (see multi_reset). */
+static bool reap(weft__http_multi *m) {
   CURLMsg *msg;
   int left;
+  bool oom = false;
   while ((msg = curl_multi_info_read(m->multi, &left))) {
     if (msg->msg != CURLMSG_DONE)
       continue;
@@ -318,12 +321,59 @@ static void reap(weft__http_multi *m) {
     curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
     CURLcode rc = msg->data.result;
     x->result = rc;
+    oom |= rc == CURLE_OUT_OF_MEMORY;
     transfer_ended(m->d, x);
     curl_multi_remove_handle(m->multi, x->easy); /* msg is gone after this */
     x->in_multi = false;
     m->inflight--;
     signal_xfer(m->d, x, X_DONE | X_HEADERS);
   }
+  return oom;
+}
+
+static CURLM *multi_handle_new(weft__http_multi *m);
+
+/* When curl runs out of memory inside a multi call, the multi handle
+ * itself may be left broken, and nothing says which transfer is hurt:
+ * with libcurl 7.88, tests/torture saw a transfer that waited forever
+ * (past its own timeout), every later transfer on the handle hang, and a
+ * division by zero in a hash whose table was never allocated. So: end
+ * every transfer in the multi with CURLE_OUT_OF_MEMORY (-ENOMEM to its
+ * caller) and replace the handle with a fresh one (the connection cache
+ * goes with the old). If the fresh one cannot be made, the old one stays
+ * and the next failure tries again. The list of transfers is walked
+ * without qlock: callers only insert at its head; only this thread
+ * removes. */
+static void multi_reset(weft__http_multi *m) {
+  weft__spin_lock(&m->qlock);
+  weft__xfer *x = m->all;
+  weft__spin_unlock(&m->qlock);
+  for (; x; x = x->allnext) {
+    if (!x->in_multi)
+      continue;
+    x->result = CURLE_OUT_OF_MEMORY;
+    transfer_ended(m->d, x);
+    curl_multi_remove_handle(m->multi, x->easy);
+    x->in_multi = false;
+    m->inflight--;
+    signal_xfer(m->d, x, X_DONE | X_HEADERS);
+  }
+  if (weft__ld_acq(&m->dead))
+    return; /* the client is gone (its config with it); m goes soon too */
+  CURLM *fresh = multi_handle_new(m);
+  if (!fresh)
+    return;
+  curl_multi_cleanup(m->multi); /* may call back (sockets, timer): m is still whole */
+  m->multi = fresh;
+  m->timer_ns = UINT64_MAX;
+  m->running = 0;
+}
+
+/* After a multi call: its result and whether a finished transfer ran out
+ * of memory decide whether the handle is reset. */
+static void multi_check(weft__http_multi *m, CURLMcode mc, bool oom) {
+  if (oom || mc == CURLM_OUT_OF_MEMORY || mc == CURLM_INTERNAL_ERROR)
+    multi_reset(m); /* CURLM_BAD_SOCKET: an fd curl closed already; harmless */
 }
 
 static void run_ops(weft__http_multi *m) {
@@ -434,8 +484,8 @@ static void drive_multis(weft__http_driver *d, uint64_t *sleep_ns) {
     uint64_t now = weft__now_ns();
     if (m->timer_ns <= now) {
       m->timer_ns = UINT64_MAX;
-      curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &m->running);
-      reap(m);
+      CURLMcode mc = curl_multi_socket_action(m->multi, CURL_SOCKET_TIMEOUT, 0, &m->running);
+      multi_check(m, mc, reap(m));
       now = weft__now_ns();
     }
     if (weft__ld_acq(&m->dead) && !m->all) {
@@ -465,8 +515,8 @@ static void drive_event(weft__http_driver *d, uint64_t payload, uint32_t events)
   int bits = (events & EPOLLIN ? CURL_CSELECT_IN : 0) |
              (events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
              (events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
-  curl_multi_socket_action(m->multi, fd, bits, &m->running);
-  reap(m);
+  CURLMcode mc = curl_multi_socket_action(m->multi, fd, bits, &m->running);
+  multi_check(m, mc, reap(m));
   if (d->nwake >= WAKE_BATCH / 2)
     flush_wakes(d);
 }
@@ -594,7 +644,14 @@ static const weft__io_ext http_ext = {
     .poll = ext_poll, .event = ext_event, .free = ext_free, .stats = ext_stats};
 
 static CURLcode global_rc;
-static void global_init(void) { global_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
+static void global_init(void) {
+#ifdef WEFT_ALLOC_FAIL /* curl's allocations count too (alloc_fail.h) */
+  global_rc = curl_global_init_mem(CURL_GLOBAL_DEFAULT, weft__t_malloc, free, weft__t_realloc,
+                                   weft__t_strdup, weft__t_calloc);
+#else
+  global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+#endif
+}
 
 static void *driver_make(weft__poller_io *io, int *err) {
   static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -630,29 +687,37 @@ weft__http_driver *weft__http_driver_get(int *err) {
   return d;
 }
 
+/* A curl multi handle set up for m (its client's limits, m's callbacks). */
+static CURLM *multi_handle_new(weft__http_multi *m) {
+  CURLM *h = curl_multi_init();
+  if (!h)
+    return NULL;
+  const weft_http_client_config *cfg = &m->client->cfg;
+  curl_multi_setopt(h, CURLMOPT_SOCKETFUNCTION, on_socket);
+  curl_multi_setopt(h, CURLMOPT_SOCKETDATA, m);
+  curl_multi_setopt(h, CURLMOPT_TIMERFUNCTION, on_timer);
+  curl_multi_setopt(h, CURLMOPT_TIMERDATA, m);
+  curl_multi_setopt(h, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+  curl_multi_setopt(h, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)cfg->max_conns);
+  curl_multi_setopt(h, CURLMOPT_MAX_HOST_CONNECTIONS, (long)cfg->max_conns_per_host);
+  if (cfg->max_cached_conns) /* else curl's: 4 x the transfers it has seen at once */
+    curl_multi_setopt(h, CURLMOPT_MAXCONNECTS, (long)cfg->max_cached_conns);
+  return h;
+}
+
 int weft__http_multi_new(weft__http_driver *d, weft_http_client *c,
                          weft__http_multi **out) {
   weft__http_multi *m = weft__calloc(1, sizeof *m);
   if (!m)
     return -ENOMEM;
-  m->multi = curl_multi_init();
+  m->d = d;
+  m->client = c;
+  m->timer_ns = UINT64_MAX;
+  m->multi = multi_handle_new(m);
   if (!m->multi) {
     weft__free(m, sizeof *m);
     return -ENOMEM;
   }
-  m->d = d;
-  m->client = c;
-  m->timer_ns = UINT64_MAX;
-  const weft_http_client_config *cfg = &c->cfg;
-  curl_multi_setopt(m->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-  curl_multi_setopt(m->multi, CURLMOPT_SOCKETDATA, m);
-  curl_multi_setopt(m->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-  curl_multi_setopt(m->multi, CURLMOPT_TIMERDATA, m);
-  curl_multi_setopt(m->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-  curl_multi_setopt(m->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)cfg->max_conns);
-  curl_multi_setopt(m->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)cfg->max_conns_per_host);
-  if (cfg->max_cached_conns) /* else curl's: 4 x the transfers it has seen at once */
-    curl_multi_setopt(m->multi, CURLMOPT_MAXCONNECTS, (long)cfg->max_cached_conns);
   weft__spin_lock(&d->lock);
   unsigned id = 0;
   while (id < d->nmultis && d->multis[id])

@@ -76,6 +76,7 @@ typedef struct weft__xfer {
   bool too_big, body_failed, in_multi;
   bool hdr_done; /* the final response's header block is complete */
   CURLcode result;
+  char errbuf[CURL_ERROR_SIZE]; /* curl's reason for `result` (CURLOPT_ERRORBUFFER) */
   weft__buf body; /* the response body (a stream keeps a window of it) */
   weft__buf hdr;  /* the header block of the latest response */
   weft__buf up;   /* upload bytes from the reader, not yet taken by curl */
@@ -139,6 +140,14 @@ struct weft_runtime *weft__http_driver_rt(weft__http_driver *d);
 int weft__http_client_bind(weft_http_client *c, weft__http_driver *d);
 
 /* request.c */
+/* R1: url's host (malloc'd; IPv6 literals in brackets, as curl keeps
+ * them) and port (the scheme's default if none), or WEFT_EHTTP_URL,
+ * WEFT_EHTTP_SCHEME, -ENOMEM. */
+int weft__http_url_check(const char *url, char **host, long *port);
+bool weft__http_is_ip_literal(const char *host);
+struct addrinfo;
+bool weft__http_resolve_line(const char *host, long port, const struct addrinfo *ai, char *line,
+                             size_t cap);
 int weft__http_map_error(const weft__xfer *x);
 int weft__http_wait(weft__xfer *x, uint32_t want, uint32_t *got);
 int weft__http_send(weft_http_client *c, const weft_http_request *req, bool stream,

@@ -34,7 +34,27 @@
 
 /* ---- errors ------------------------------------------------------------------ */
 
+/* curl refused the response's head as too large, which is the server's
+ * fault, not memory's or the connection's: WEFT_EHTTP_PROTOCOL.
+ *  - A head over 300 KiB in all: CURLE_RECV_ERROR, "Too large response
+ *    headers" (curl 8.3+, and Debian's 7.88 with that fix).
+ *  - A header line over CURL_MAX_HTTP_HEADER (100 KiB): curl before 8.6
+ *    says CURLE_OUT_OF_MEMORY, with no message (its header buffer is
+ *    capped at that size and reports the cap as a failed allocation). So
+ *    an out-of-memory with no message while a response's head was coming
+ *    in (its status line seen, its end not) is taken for this; a real
+ *    allocation failure in that window reads the same, and is far rarer.
+ * curl 8.6+ says CURLE_TOO_LARGE for both. */
+static bool head_too_large(const weft__xfer *x) {
+  if (x->result == CURLE_RECV_ERROR)
+    return strncmp(x->errbuf, "Too large response headers",
+                   sizeof "Too large response headers" - 1) == 0;
+  return x->result == CURLE_OUT_OF_MEMORY && !x->errbuf[0] && x->hdr.len > 0 && !x->hdr_done;
+}
+
 int weft__http_map_error(const weft__xfer *x) {
+  if (head_too_large(x))
+    return WEFT_EHTTP_PROTOCOL;
   switch (x->result) {
   case CURLE_OK:
     return 0;
@@ -80,6 +100,10 @@ int weft__http_map_error(const weft__xfer *x) {
                                                  : WEFT_EHTTP_PROTOCOL;
   case CURLE_OUT_OF_MEMORY:
     return -ENOMEM;
+#if LIBCURL_VERSION_NUM >= 0x080600
+  case CURLE_TOO_LARGE: /* curl 8.6+: a header or head over its limits */
+    return WEFT_EHTTP_PROTOCOL;
+#endif
   default:
     return WEFT_EHTTP_FAILED;
   }
@@ -87,7 +111,17 @@ int weft__http_map_error(const weft__xfer *x) {
 
 /* ---- R1: the URL and its host ----------------------------------------------------- */
 
-static int url_check(const char *url, char **host, long *port) {
+/* The host in the ASCII form curl connects to: curl turns an IDN host
+ * ("b\u00fccher.example") into punycode before it looks in its DNS cache, so
+ * both the lookup and the CURLOPT_RESOLVE entry must use that form, or
+ * curl misses the entry and starts its own resolver. */
+#ifdef CURLU_PUNYCODE
+#define HOST_FORM CURLU_PUNYCODE
+#else
+#define HOST_FORM 0 /* curl before 7.88: no way to ask; IDN hosts miss */
+#endif
+
+int weft__http_url_check(const char *url, char **host, long *port) {
   CURLU *u = curl_url();
   if (!u)
     return -ENOMEM;
@@ -104,7 +138,7 @@ static int url_check(const char *url, char **host, long *port) {
     rc = WEFT_EHTTP_URL;
   else if (strcasecmp(scheme, "http") && strcasecmp(scheme, "https"))
     rc = WEFT_EHTTP_SCHEME;
-  else if (curl_url_get(u, CURLUPART_HOST, &h, 0) || !*h)
+  else if (curl_url_get(u, CURLUPART_HOST, &h, HOST_FORM) || !*h)
     rc = WEFT_EHTTP_URL;
   else if (curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT))
     rc = WEFT_EHTTP_URL;
@@ -121,7 +155,7 @@ static int url_check(const char *url, char **host, long *port) {
   return rc;
 }
 
-static bool is_ip_literal(const char *host) {
+bool weft__http_is_ip_literal(const char *host) {
   unsigned char a[16];
   if (inet_pton(AF_INET, host, a) == 1)
     return true;
@@ -131,11 +165,31 @@ static bool is_ip_literal(const char *host) {
   return false;
 }
 
+/* The CURLOPT_RESOLVE entry "+host:port:a.b.c.d,[v6],..." for the
+ * addresses of ai, into line[cap] (cap > 64); false if it names none. */
+bool weft__http_resolve_line(const char *host, long port, const struct addrinfo *ai, char *line,
+                             size_t cap) {
+  int len = snprintf(line, cap, "+%s:%ld:", host, port);
+  bool first = true;
+  for (const struct addrinfo *a = ai; a && len < (int)cap - 64; a = a->ai_next) {
+    char ip[INET6_ADDRSTRLEN];
+    const void *src = a->ai_family == AF_INET
+                          ? (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr
+                          : (const void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr;
+    if (!inet_ntop(a->ai_family, src, ip, sizeof ip))
+      continue;
+    len += snprintf(line + len, cap - (size_t)len, a->ai_family == AF_INET6 ? "%s[%s]" : "%s%s",
+                    first ? "" : ",", ip);
+    first = false;
+  }
+  return !first;
+}
+
 /* A CURLOPT_RESOLVE list naming host:port's addresses (weft_resolve), or
  * NULL for an IP literal, which curl parses without a resolver. */
 static int resolve_entry(const char *host, long port, struct curl_slist **out) {
   *out = NULL;
-  if (is_ip_literal(host))
+  if (weft__http_is_ip_literal(host))
     return 0;
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
   struct addrinfo *ai;
@@ -143,21 +197,9 @@ static int resolve_entry(const char *host, long port, struct curl_slist **out) {
   if (rc)
     return rc;
   char line[1024];
-  int len = snprintf(line, sizeof line, "+%s:%ld:", host, port);
-  bool first = true;
-  for (struct addrinfo *a = ai; a && len < (int)sizeof line - 64; a = a->ai_next) {
-    char ip[INET6_ADDRSTRLEN];
-    const void *src = a->ai_family == AF_INET
-                          ? (const void *)&((struct sockaddr_in *)a->ai_addr)->sin_addr
-                          : (const void *)&((struct sockaddr_in6 *)a->ai_addr)->sin6_addr;
-    if (!inet_ntop(a->ai_family, src, ip, sizeof ip))
-      continue;
-    len += snprintf(line + len, sizeof line - (size_t)len, a->ai_family == AF_INET6 ? "%s[%s]" : "%s%s",
-                    first ? "" : ",", ip);
-    first = false;
-  }
+  bool any = weft__http_resolve_line(host, port, ai, line, sizeof line);
   weft_freeaddrinfo(ai);
-  if (first)
+  if (!any)
     return WEFT_EDNS_NOTFOUND;
   *out = curl_slist_append(NULL, line);
   return *out ? 0 : -ENOMEM;
@@ -204,6 +246,8 @@ static int easy_setup(weft__xfer *x, const weft_http_client *c, const weft_http_
   settings(c, req, &connect_ms, &total_ms, &redirects, &x->max_body);
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+  x->errbuf[0] = 0;
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, weft__http_on_write);
@@ -507,7 +551,7 @@ int weft__http_send(weft_http_client *c, const weft_http_request *req, bool stre
   while (url) {
     char *host;
     long port;
-    if ((rc = url_check(url, &host, &port)))
+    if ((rc = weft__http_url_check(url, &host, &port)))
       break;
     curl_slist_free_all(x->resolve);
     rc = resolve_entry(host, port, &x->resolve);

@@ -127,6 +127,8 @@ struct weft_http_server_response {
   bool chunked;   /* streaming with the chunked coding */
   bool hijacked;
   bool failed;  /* a write failed: the connection is done */
+  bool lost;    /* a header or body append ran out of memory: what was
+                   built is not what the handler meant (send_buffered) */
   bool no_body; /* HEAD, 204, 304: the head only (set when committing) */
 };
 
@@ -376,6 +378,15 @@ static void respond_error(conn *c, int status) {
 /* C4: a buffered response, head and body in one writev. */
 static bool send_buffered(conn *c) {
   weft_http_server_response *r = &c->resp;
+  if (r->lost) {
+    /* A header or part of the body is missing (out of memory, whether or
+     * not the handler looked at the error): never send that as the
+     * handler's answer. Say 500 and close. (Found by tests/torture.) */
+    r->status = 500;
+    r->hdrs.len = r->body.len = 0;
+    r->has_length = false;
+    r->close = true;
+  }
   bool body = status_has_body(r->status);
   int64_t length = -1;
   if (body)
@@ -478,8 +489,10 @@ int weft_http_server_add_header(weft_http_server_response *resp, const char *nam
   size_t vl = strlen(value);
   while (vl && (value[vl - 1] == ' ' || value[vl - 1] == '\t'))
     vl--;
-  if (!wbuf_reserve(h, h->len + nl + vl + 5))
+  if (!wbuf_reserve(h, h->len + nl + vl + 5)) {
+    resp->lost = true;
     return -ENOMEM;
+  }
   h->len += put(h->p + h->len, name, nl);
   h->len += PUTS(h->p + h->len, ": ");
   h->len += put(h->p + h->len, value, vl);
@@ -494,8 +507,10 @@ int weft_http_server_body(weft_http_server_response *resp, const void *data, siz
     return -EALREADY;
   if (resp->committed)
     return weft_http_server_write(resp, data, n);
-  if (n && !wbuf_add(&resp->body, data, n))
+  if (n && !wbuf_add(&resp->body, data, n)) {
+    resp->lost = true;
     return -ENOMEM;
+  }
   return 0;
 }
 

@@ -163,12 +163,13 @@ typedef struct hosts_name {
   size_t n, cap;
 } hosts_name;
 
-typedef struct hosts {
+typedef struct weft__hosts {
   char *path; /* $WEFT_HOSTS_FILE or /etc/hosts, once read */
   char *buf;
   hosts_name *slots;
   size_t mask; /* slots - 1; slots is NULL when the file is empty */
   bool loaded, present;
+  bool nomem;          /* the last load ran out of memory: retried next time */
   struct stat st;      /* the file's, when last read */
   uint64_t checked_ns; /* when st was last compared */
 } hosts;
@@ -450,7 +451,9 @@ static const char WS[] = " \t\r\f\v";
 /* The file's text (NUL-terminated, ours) into the table. A line is an
  * address and its names; '#' starts a comment; a line whose address
  * inet_pton does not take is skipped. */
-static void hosts_parse(hosts *h, char *text) {
+/* False if memory ran out (the table is then partial). */
+static bool hosts_parse(hosts *h, char *text) {
+  bool complete = true;
   size_t names = 0; /* first pass: an upper bound on the names */
   for (char *p = text; *p;) {
     p += strspn(p, WS);
@@ -465,7 +468,7 @@ static void hosts_parse(hosts *h, char *text) {
     slots *= 2;
   h->slots = calloc(slots, sizeof *h->slots);
   if (!h->slots)
-    return; /* no table: every name goes to the servers */
+    return false;
   h->mask = slots - 1;
   h->buf = text;
   for (char *line = text, *next; line; line = next) {
@@ -495,14 +498,17 @@ static void hosts_parse(hosts *h, char *text) {
       if (e->n == e->cap) {
         size_t cap = e->cap ? 2 * e->cap : 2;
         addr *m = realloc(e->addrs, cap * sizeof *m);
-        if (!m)
-          continue; /* this address is left out */
+        if (!m) {
+          complete = false;
+          continue;
+        }
         e->addrs = m;
         e->cap = cap;
       }
       e->addrs[e->n++] = a;
     }
   }
+  return complete;
 }
 
 static bool same_file(const struct stat *a, const struct stat *b) {
@@ -516,11 +522,14 @@ static void hosts_refresh(hosts *h) {
   if (h->loaded && now - h->checked_ns < HOSTS_CHECK_NS)
     return;
   h->checked_ns = now;
+  h->nomem = false;
   if (!h->path) {
     const char *env = getenv("WEFT_HOSTS_FILE");
     h->path = strdup(env && *env ? env : "/etc/hosts");
-    if (!h->path)
+    if (!h->path) {
+      h->nomem = true;
       return;
+    }
   }
   struct stat st;
   bool present = stat(h->path, &st) == 0;
@@ -554,18 +563,29 @@ static void hosts_refresh(hosts *h) {
       break;
   }
   close(fd);
-  if (!text)
-    return;
-  text[len] = 0;
-  hosts_parse(h, text);
-  if (!h->slots)
-    free(text);
+  if (text) {
+    text[len] = 0;
+    bool complete = hosts_parse(h, text);
+    if (!h->slots)
+      free(text);
+    if (complete)
+      return;
+    hosts_clear(h);
+  }
+  /* Out of memory: answer this lookup so, not from half a table, and read
+   * the file again at the next lookup. */
+  h->nomem = true;
+  h->loaded = false;
 }
 
 /* From the hosts table, or "localhost" (RFC 6761 6.3, as c-ares does: never
  * asked of a server). False if the servers are to be asked. */
 static bool hosts_answer(weft__dns *d, const dns_req *r, struct addrinfo **res, int *rc) {
   hosts_refresh(&d->hosts);
+  if (d->hosts.nomem) {
+    *rc = -ENOMEM;
+    return true;
+  }
   const hosts_name *e = hosts_find(&d->hosts, r->host);
   if (e && (*rc = build(&r->want, e->addrs, e->n, e->canon, res)) != WEFT_EDNS_NOTFOUND)
     return true;
@@ -575,6 +595,36 @@ static bool hosts_answer(weft__dns *d, const dns_req *r, struct addrinfo **res, 
                              {AF_INET6, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}}};
   *rc = build(&r->want, lo, 2, "localhost", res);
   return true;
+}
+
+/* The parser on its own, for tests/fuzz: a table from text (which it
+ * then owns), and answers from it as hosts_answer gives them. */
+weft__hosts *weft__hosts_load(char *text) {
+  weft__hosts *h = calloc(1, sizeof *h);
+  if (!h) {
+    free(text);
+    return NULL;
+  }
+  hosts_parse(h, text);
+  if (!h->slots)
+    free(text);
+  return h;
+}
+
+int weft__hosts_lookup(const weft__hosts *h, const char *host, const struct addrinfo *hints,
+                       struct addrinfo **res) {
+  want w = {.family = AF_UNSPEC};
+  if (hints)
+    w = (want){hints->ai_family, hints->ai_socktype, hints->ai_protocol, hints->ai_flags, 0};
+  *res = NULL;
+  const hosts_name *e = hosts_find(h, host);
+  return e ? build(&w, e->addrs, e->n, e->canon, res) : WEFT_EDNS_NOTFOUND;
+}
+
+void weft__hosts_free(weft__hosts *h) {
+  if (h)
+    hosts_clear(h);
+  free(h);
 }
 
 /* ---- the cache of answers ------------------------------------------------------------ */
@@ -741,7 +791,18 @@ static int channel_open(weft__dns *d, int flags, struct ares_addr_port_node *ser
  * channel passes those answers through (NOCHECKRESP) and the code names
  * the cause; with several, failover wins, and a lookup every server
  * failed reads WEFT_EDNS_REFUSED. */
+#ifdef WEFT_ALLOC_FAIL /* c-ares's allocations count too (alloc_fail.h) */
+#include <pthread.h>
+static void ares_alloc_hooks(void) {
+  ares_library_init_mem(ARES_LIB_INIT_ALL, weft__t_malloc, free, weft__t_realloc);
+}
+#endif
+
 static int channel_init(weft__dns *d) {
+#ifdef WEFT_ALLOC_FAIL
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, ares_alloc_hooks);
+#endif
   int rc = channel_open(d, 0, NULL);
   struct ares_addr_port_node *servers = NULL;
   if (rc == ARES_SUCCESS && ares_get_servers_ports(d->channel, &servers) == ARES_SUCCESS &&
@@ -751,7 +812,9 @@ static int channel_init(weft__dns *d) {
   }
   ares_free_data(servers);
   d->ready = rc == ARES_SUCCESS;
-  d->init_status = rc;
+  /* A configuration error stays (every lookup reports it); running out
+   * of memory does not: the next lookup tries again. */
+  d->init_status = rc == ARES_ENOMEM ? ARES_SUCCESS : rc;
   return rc;
 }
 
@@ -821,8 +884,9 @@ static bool start(weft__dns *d, dns_req *r) {
     requeue(d, r);
     return false;
   }
-  if (!d->ready && (d->init_status || channel_init(d) != ARES_SUCCESS)) {
-    deliver(d, r, map_status(d->init_status), NULL);
+  int init = d->ready ? ARES_SUCCESS : d->init_status ? d->init_status : channel_init(d);
+  if (init != ARES_SUCCESS) {
+    deliver(d, r, map_status(init), NULL);
     free(key);
     return true;
   }

@@ -27,4 +27,16 @@ void weft__dns_stats(weft__dns *d, weft_stats *out);
 /* poller.c */
 weft__dns *weft__dns_of(struct weft_runtime *rt);
 
+/* The hosts-file parser on its own (tests/fuzz). weft__hosts_load parses
+ * text (NUL-terminated, malloc'd; the table owns it) as WEFT_HOSTS_FILE's
+ * contents; weft__hosts_lookup answers host from the table alone, shaped
+ * by hints as weft_resolve would (no "localhost" default): 0 with *res,
+ * WEFT_EDNS_NOTFOUND, -ENOMEM. */
+typedef struct weft__hosts weft__hosts;
+struct addrinfo;
+weft__hosts *weft__hosts_load(char *text);
+int weft__hosts_lookup(const weft__hosts *h, const char *host, const struct addrinfo *hints,
+                       struct addrinfo **res);
+void weft__hosts_free(weft__hosts *h);
+
 #endif

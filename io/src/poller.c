@@ -209,18 +209,31 @@ static poller *poller_get(struct weft_runtime *rt, int *err) {
   p->rt = rt;
   p->sleep_until = NEVER;
   weft__twheel_init(&p->wheel, weft__now_ns());
+  /* Each failure's own code: errno after a later call that succeeded, or
+   * after an allocation, could be anything (0 made a timer "armed" that
+   * no poller would ever fire: found by tests/torture). */
   p->epfd = epoll_create1(EPOLL_CLOEXEC);
+  int e = p->epfd < 0 ? -errno : 0;
   p->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (!e && p->evfd < 0)
+    e = -errno;
   struct epoll_event ev = {.events = EPOLLIN, .data.u64 = EVENTFD_TAG};
   p->io.tab = weft__fdtab_new();
-  if (p->epfd < 0 || p->evfd < 0 || !p->io.tab ||
-      epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->evfd, &ev)) {
-    *err = -errno;
+  if (!e && !p->io.tab)
+    e = -ENOMEM;
+  if (!e && epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->evfd, &ev))
+    e = -errno;
+  if (e) {
+    *err = e;
     goto fail_fds;
   }
   p->io.rt = rt;
   p->io.epfd = p->epfd;
   p->dns = weft__dns_new(&p->io);
+  if (!p->dns) { /* fail the start, so that the next call tries again */
+    *err = -ENOMEM;
+    goto fail_fds;
+  }
   int rc = pthread_create(&p->thread, NULL, poller_main, p);
   if (rc == 0) /* named here too: a look (perf, /proc) before it runs */
     pthread_setname_np(p->thread, "weft-poller");

@@ -5,7 +5,9 @@
  *
  * The pool (one per runtime) is a locked FIFO of jobs and up to `max`
  * threads named weft-blk-N. It grows lazily: a submit wakes an idle thread
- * or, if none is idle and the pool is below max, starts one. A thread that
+ * or, if the idle threads are fewer than the queued jobs and the pool is
+ * below max, starts one (if that fails, the job waits for a busy thread;
+ * with no thread at all the call is -EAGAIN). A thread that
  * finds no job for OFFLOAD_IDLE_MS exits, so an idle pool shrinks to zero.
  * Pool threads block every signal, so process signals land elsewhere.
  *
@@ -62,6 +64,7 @@ struct weft__offload {
   weft__job *head, *tail;
   weft__job *all; /* jobs not yet freed: stop frees what callers cannot */
   unsigned nthreads, nidle, max, next_name;
+  unsigned nqueued; /* jobs on the queue, not yet taken by a thread */
   bool stopping;
 };
 
@@ -133,6 +136,7 @@ static void *pool_thread(void *arg) {
     p->head = j->next;
     if (!p->head)
       p->tail = NULL;
+    p->nqueued--;
     pthread_mutex_unlock(&p->lock);
     j->ret = j->fn(j->arg);
     finish(rt, j);
@@ -145,13 +149,18 @@ out:
   return NULL;
 }
 
-/* Queue j; start a thread if none is idle and the pool has room. Returns
- * -EAGAIN if the pool has no thread and none could be started. */
+/* Queue j; start a thread if the idle ones are fewer than the queued jobs
+ * (j included) and the pool has room. Counting the queued jobs, not just
+ * "is any thread idle": an idle thread that was signalled for an earlier
+ * job still counts in nidle until it wakes, and a burst of blocking calls
+ * would otherwise queue behind it while the pool stayed small. If no
+ * thread can be started, j still runs on the threads there are (once they
+ * are free); only with none at all is it -EAGAIN. */
 static int submit(struct weft_runtime *rt, weft__job *j) {
   struct weft__offload *p = rt->offload;
   int rc = 0;
   pthread_mutex_lock(&p->lock);
-  if (p->nidle == 0 && p->nthreads < p->max) {
+  if (p->nqueued + 1 > p->nidle && p->nthreads < p->max) {
     pthread_t t;
     pthread_attr_t a;
     pthread_attr_init(&a);
@@ -175,6 +184,7 @@ static int submit(struct weft_runtime *rt, weft__job *j) {
     else
       p->head = j;
     p->tail = j;
+    p->nqueued++;
     weft__add_ar(&rt->offload_busy, 1);
     pthread_cond_signal(&p->work);
   }

@@ -55,22 +55,34 @@ static unsigned affinity_cpus(void) {
   return 1;
 }
 
-/* Parse WEFT_WORKERS. Returns 0 and leaves *out alone when it is unset. */
-static int env_workers(unsigned *out) {
-  const char *s = getenv("WEFT_WORKERS");
-  if (!s || !*s)
-    return 0;
+/* A WEFT_WORKERS value: a count in 1..MAX_WORKERS, in decimal. 0 with
+ * *out set, or -EINVAL. */
+int weft__parse_workers(const char *s, unsigned *out) {
   char *end;
   errno = 0;
   unsigned long v = strtoul(s, &end, 10);
   while (*end == ' ' || *end == '\t' || *end == '\n')
     end++;
-  if (errno || *end || end == s || v < 1 || v > MAX_WORKERS || s[0] == '-') {
+  /* strtoul skips leading blanks, then negates a number after '-': the
+   * sign is looked for past the blanks (" -18446744073709551615" read
+   * as 1 worker). */
+  size_t lead = strspn(s, " \t\n\v\f\r");
+  if (errno || *end || end == s || v < 1 || v > MAX_WORKERS || s[lead] == '-')
+    return -EINVAL;
+  *out = (unsigned)v;
+  return 0;
+}
+
+/* Parse WEFT_WORKERS. Returns 0 and leaves *out alone when it is unset. */
+static int env_workers(unsigned *out) {
+  const char *s = getenv("WEFT_WORKERS");
+  if (!s || !*s)
+    return 0;
+  if (weft__parse_workers(s, out)) {
     fprintf(stderr, "weft: WEFT_WORKERS=\"%s\" is not a worker count (1..%u)\n",
             s, MAX_WORKERS);
     return -EINVAL;
   }
-  *out = (unsigned)v;
   return 0;
 }
 

@@ -187,6 +187,10 @@ static void unmap(weft_co *co) {
 
 static int map_new(struct weft_runtime *rt, weft_co **out) {
   size_t map_size = page_size + rt->stack_size;
+#ifdef WEFT_ALLOC_FAIL
+  if (weft__alloc_fail_point()) /* as a refused mapping would */
+    return map_error(ENOMEM);
+#endif
   char *map = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1,
                    0);

@@ -25,6 +25,14 @@
  *    query's, is dropped before anything else is read; so is a packet
  *    shorter than a header or whose question cannot be parsed. The
  *    lookup then waits for a good answer (or the caller's deadline).
+ *  - An answer held back ("delay-N", N ms) but within c-ares's resend
+ *    timeout is waited for; one past the caller's deadline ends the
+ *    lookup at the deadline, and arrives harmlessly later (it is cached).
+ *    No answer at all ("drop") and no deadline: c-ares's own timeout ends
+ *    the lookup after its tries, WEFT_EDNS_TIMEOUT; a query dropped once
+ *    ("droponce-N") is resent and answered.
+ *  - Out of descriptors when c-ares needs its socket: -EMFILE at once;
+ *    lookups work again when descriptors return.
  *  - A matching answer whose records run past the end (bad rdlength,
  *    cut mid-record, ANCOUNT larger than what is there) or whose name is
  *    a compression-pointer loop is ARES_EBADRESP / ARES_EBADNAME:
@@ -43,7 +51,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../check.h"
@@ -63,6 +73,17 @@ typedef struct conn {
   uint8_t buf[CONN_BUF];
 } conn;
 
+/* A UDP answer held back ("delay-N"), sent when due. */
+typedef struct pending {
+  uint64_t due_ms;
+  struct sockaddr_in to;
+  socklen_t tolen;
+  uint16_t n;
+  uint8_t b[512];
+} pending;
+
+enum { MAX_PENDING = 64, MAX_SEEN = 64 };
+
 typedef struct fake {
   int udp, tcp, wake[2];
   uint16_t port;
@@ -70,6 +91,9 @@ typedef struct fake {
   bool backup; /* the second server of `failover` */
   pthread_t thread;
   conn conns[MAX_CONNS];
+  pending pend[MAX_PENDING]; /* n == 0: a free slot (server thread only) */
+  char seen[MAX_SEEN][64];   /* "droponce-N" labels already dropped once */
+  unsigned dropped;          /* queries not answered on purpose (atomic) */
   /* counts, read by the test after the lookups (atomics: another thread) */
   unsigned udp_queries, tcp_queries, tcp_accepts;
 } fake;
@@ -170,11 +194,39 @@ static void put_a(pkt *p, uint32_t addr, uint32_t ttl) {
 /* The address a good answer to "<kind>-N" carries. */
 static uint32_t ok_addr(unsigned top, unsigned n) { return ADDR(127, top, n >> 8, n & 255); }
 
+typedef struct udp_ctx {
+  int fd;
+  struct sockaddr_in from;
+  socklen_t fromlen;
+} udp_ctx;
+
 typedef void (*send_fn)(void *ctx, const pkt *p);
+
+static uint64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* True the first time label is asked (server thread only). */
+static bool drop_once(fake *f, const char *label) {
+  for (int i = 0; i < MAX_SEEN; i++) {
+    if (strcmp(f->seen[i], label) == 0)
+      return false;
+    if (!f->seen[i][0]) {
+      snprintf(f->seen[i], sizeof f->seen[i], "%s", label);
+      return true;
+    }
+  }
+  CHECK(!"too many droponce names");
+  return false;
+}
 
 /* Answer query q as its first label says; send each packet with send.
  * The backup server answers every name ("allfail" aside) with 127.9.x.y. */
-static void respond(const fake *f, const uint8_t *q, size_t n, bool tcp, send_fn send,
+static void udp_send(void *ctx, const pkt *p);
+
+static void respond(fake *f, const uint8_t *q, size_t n, bool tcp, send_fn send,
                     void *ctx) {
   question qu;
   if (!parse_query(q, n, &qu))
@@ -190,6 +242,31 @@ static void respond(const fake *f, const uint8_t *q, size_t n, bool tcp, send_fn
   } else if (is(&qu, "ok-")) {
     begin(&p, q, &qu, qu.id, 0, false, 1);
     put_a(&p, ok_addr(2, label_num(&qu)), 30);
+  } else if (is(&qu, "droponce-")) { /* the first query dropped, a resend answered */
+    if (drop_once(f, qu.label)) {
+      bump(&f->dropped);
+      return;
+    }
+    begin(&p, q, &qu, qu.id, 0, false, 1);
+    put_a(&p, ok_addr(5, label_num(&qu)), 30);
+  } else if (is(&qu, "drop")) { /* never answered */
+    bump(&f->dropped);
+    return;
+  } else if (is(&qu, "delay-")) { /* answered after N ms (UDP) */
+    begin(&p, q, &qu, qu.id, 0, false, 1);
+    put_a(&p, ok_addr(4, label_num(&qu) % 1000), 30);
+    if (send == udp_send) {
+      const udp_ctx *u = ctx;
+      for (int i = 0; i < MAX_PENDING; i++)
+        if (!f->pend[i].n) {
+          /* + 1: mono_ms truncates, and the answer must not be early */
+          f->pend[i] = (pending){.due_ms = mono_ms() + label_num(&qu) + 1, .to = u->from,
+                                 .tolen = u->fromlen, .n = (uint16_t)p.n};
+          memcpy(f->pend[i].b, p.b, p.n);
+          return;
+        }
+      CHECK(!"too many delayed answers");
+    }
   } else if (is(&qu, "servfail")) {
     begin(&p, q, &qu, qu.id, 2, false, 0);
   } else if (is(&qu, "nx")) {
@@ -263,12 +340,6 @@ static void respond(const fake *f, const uint8_t *q, size_t n, bool tcp, send_fn
   send(ctx, &p);
 }
 
-typedef struct udp_ctx {
-  int fd;
-  struct sockaddr_in from;
-  socklen_t fromlen;
-} udp_ctx;
-
 static void udp_send(void *ctx, const pkt *p) {
   udp_ctx *u = ctx;
   sendto(u->fd, p->b, p->n, 0, (struct sockaddr *)&u->from, u->fromlen);
@@ -331,7 +402,22 @@ static void *serve(void *arg) {
     pf[np++] = (struct pollfd){.fd = f->tcp_mode == TCP_REFUSE ? -1 : f->tcp, .events = POLLIN};
     for (int i = 0; i < MAX_CONNS; i++)
       pf[np++] = (struct pollfd){.fd = f->conns[i].fd, .events = POLLIN};
-    if (poll(pf, (nfds_t)np, -1) < 0)
+    int timeout = -1; /* until the next delayed answer is due */
+    uint64_t now = mono_ms();
+    for (int i = 0; i < MAX_PENDING; i++)
+      if (f->pend[i].n) {
+        int in = f->pend[i].due_ms > now ? (int)(f->pend[i].due_ms - now) : 0;
+        timeout = timeout < 0 || in < timeout ? in : timeout;
+      }
+    int ready = poll(pf, (nfds_t)np, timeout);
+    now = mono_ms();
+    for (int i = 0; i < MAX_PENDING; i++)
+      if (f->pend[i].n && f->pend[i].due_ms <= now) {
+        sendto(f->udp, f->pend[i].b, f->pend[i].n, 0, (struct sockaddr *)&f->pend[i].to,
+               f->pend[i].tolen);
+        f->pend[i].n = 0;
+      }
+    if (ready <= 0)
       continue;
     if (pf[0].revents)
       break;
@@ -750,6 +836,124 @@ static void failover(void) {
   CHECK(srv2.udp_queries >= 3);
 }
 
+/* ---- cases: slow and silent servers -------------------------------------------- */
+
+/* Answers held back ("delay-N": N ms), each well under c-ares's 5 s
+ * resend timeout: every lookup waits for its answer and gets it, no
+ * sooner than the delay. */
+static const unsigned delays[] = {100, 300, 1000, 1500};
+enum { NDELAYS = sizeof delays / sizeof delays[0] };
+
+static void *delayed_one(void *arg) {
+  unsigned ms = (unsigned)(uintptr_t)arg;
+  char name[64];
+  snprintf(name, sizeof name, "delay-%u.fake.test", ms);
+  uint32_t addr = 0;
+  uint64_t t0 = weft_now_ns();
+  CHECK_EQ(resolve_v4(name, &addr, t0 + 60 * SEC), 0);
+  CHECK_EQ(addr, ok_addr(4, ms % 1000));
+  CHECK(weft_now_ns() - t0 >= (uint64_t)ms * MS);
+  return NULL;
+}
+
+static void *delayed_main(void *arg) {
+  (void)arg;
+  weft_co *c[NDELAYS];
+  for (int i = 0; i < NDELAYS; i++)
+    CHECK_EQ(weft_spawn(&c[i], delayed_one, (void *)(uintptr_t)delays[i]), 0);
+  CHECK_EQ(weft_gather(c, NDELAYS, NULL), 0);
+  return NULL;
+}
+
+static void delayed_answer_succeeds(void) {
+  run_case(TCP_SERVE, delayed_main);
+  CHECK(srv.udp_queries >= NDELAYS);
+  CHECK_EQ(srv.dropped, 0);
+}
+
+/* An answer later than the caller's deadline: WEFT_EDNS_TIMEOUT at the
+ * deadline; the answer that arrives after the caller left is harmless
+ * (LSan and the fd count check it), and the name then resolves. */
+static void *late_main(void *arg) {
+  (void)arg;
+  uint32_t addr = 0;
+  uint64_t t0 = weft_now_ns();
+  CHECK_EQ(resolve_v4("delay-1500.fake.test", &addr, t0 + 300 * MS), WEFT_EDNS_TIMEOUT);
+  CHECK(weft_now_ns() - t0 >= 300 * MS);
+  weft_sleep_ms(1600); /* the late answer comes in meanwhile */
+  CHECK_EQ(resolve_v4("delay-1500.fake.test", &addr, weft_now_ns() + 60 * SEC), 0);
+  CHECK_EQ(addr, ok_addr(4, 500));
+  return NULL;
+}
+
+static void late_answer_after_deadline_is_harmless(void) { run_case(TCP_SERVE, late_main); }
+
+/* A server that never answers, and no caller deadline: c-ares's own
+ * timeout ends the lookup with WEFT_EDNS_TIMEOUT after its tries
+ * (RES_OPTIONS makes them 3, 500 ms apart at first, instead of 4 from
+ * 5 s: 75 s). A query dropped once is resent and the resend answered. */
+static void *dropped_main(void *arg) {
+  (void)arg;
+  uint32_t addr = 0;
+  uint64_t t0 = weft_now_ns();
+  int rc = resolve_v4("drop.fake.test", &addr, 0);
+  fprintf(stderr, "drop: %d (%s) after %llu ms\n", rc, weft_strerror(rc),
+          (unsigned long long)(weft_now_ns() - t0) / MS);
+  CHECK_EQ(rc, WEFT_EDNS_TIMEOUT);
+  CHECK(weft_now_ns() - t0 >= 500 * MS);
+  CHECK_EQ(resolve_v4("droponce-7.fake.test", &addr, 0), 0);
+  CHECK_EQ(addr, ok_addr(5, 7));
+  return NULL;
+}
+
+static void dropped_query_times_out_by_cares_timeout(void) {
+  setenv("RES_OPTIONS", "retrans:500 retry:3", 1);
+  run_case(TCP_SERVE, dropped_main);
+  unsetenv("RES_OPTIONS");
+  /* drop: c-ares's 3 tries, each dropped; droponce: the first dropped,
+   * then answered */
+  CHECK_EQ(srv.dropped, 3 + 1);
+  CHECK(srv.udp_queries >= 3 + 2);
+}
+
+/* ---- case: out of descriptors ------------------------------------------------- */
+
+/* The process out of descriptors when c-ares needs its first socket: the
+ * lookup fails at once with a clear code (not the deadline), nothing is
+ * left half-made, and with descriptors back the next lookup works. */
+static int emfile_rc;
+
+static void *emfile_main(void *arg) {
+  (void)arg;
+  CHECK_EQ(weft_sleep_ns(1), 0); /* the poller is up */
+  struct rlimit old, low;
+  CHECK_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+  int lowest = 0;
+  while (fcntl(lowest, F_GETFD) != -1)
+    lowest++;
+  low = (struct rlimit){(rlim_t)lowest, old.rlim_max};
+  CHECK_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+  uint32_t addr = 0;
+  uint64_t t0 = weft_now_ns();
+  emfile_rc = resolve_v4("ok-1.fake.test", &addr, t0 + 60 * SEC);
+  uint64_t ms = (weft_now_ns() - t0) / MS;
+  int again = resolve_v4("ok-2.fake.test", &addr, weft_now_ns() + 60 * SEC);
+  CHECK_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+  fprintf(stderr, "out of descriptors: %d (%s) after %llu ms, then %d\n", emfile_rc,
+          weft_strerror(emfile_rc), (unsigned long long)ms, again);
+  CHECK(emfile_rc < 0 && emfile_rc != WEFT_EDNS_TIMEOUT);
+  CHECK(ms < 30000);
+  CHECK(again < 0 && again != WEFT_EDNS_TIMEOUT);
+  /* Descriptors are back: lookups work. */
+  CHECK_EQ(resolve_v4("ok-3.fake.test", &addr, weft_now_ns() + 60 * SEC), 0);
+  CHECK_EQ(addr, ok_addr(2, 3));
+  CHECK_EQ(resolve_v4("ok-1.fake.test", &addr, weft_now_ns() + 60 * SEC), 0);
+  CHECK_EQ(addr, ok_addr(2, 1));
+  return NULL;
+}
+
+static void emfile_lookup_fails_then_recovers(void) { run_case(TCP_SERVE, emfile_main); }
+
 static const test_case cases[] = {
     {"servfail", servfail},
     {"refused", refused},
@@ -761,6 +965,10 @@ static const test_case cases[] = {
     {"wrong_id", wrong_id},
     {"mixed_many", mixed_many},
     {"failover", failover},
+    {"delayed_answer_succeeds", delayed_answer_succeeds},
+    {"late_answer_after_deadline_is_harmless", late_answer_after_deadline_is_harmless},
+    {"dropped_query_times_out_by_cares_timeout", dropped_query_times_out_by_cares_timeout},
+    {"emfile_lookup_fails_then_recovers", emfile_lookup_fails_then_recovers},
     {NULL, NULL},
 };
 

@@ -335,10 +335,35 @@ static void reuseport_readv_shutdown(void) {
   CHECK_EQ(weft_run(NULL, reuseport_main, NULL, NULL), 0);
 }
 
-/* ---- EMFILE: accept fails clearly and the listener recovers ------------------ */
+/* ---- EMFILE: every call that makes a descriptor fails clearly, nothing
+ * leaks, and the calls work again when descriptors return --------------- */
+
+static int open_fds(void) {
+  int n = 0;
+  for (int fd = 0; fd < 4096; fd++)
+    n += fcntl(fd, F_GETFD) != -1;
+  return n;
+}
+
+/* Out of descriptors now: each call that would make one says -EMFILE at
+ * once (no wait, even with a deadline far away). */
+static void expect_emfile(int lfd) {
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  struct sockaddr_un u = {.sun_family = AF_UNIX};
+  snprintf(u.sun_path, sizeof u.sun_path, "/tmp/weft-emfile-%d.sock", (int)getpid());
+  CHECK_EQ(weft_socket(AF_INET, SOCK_STREAM, 0), -EMFILE);
+  CHECK_EQ(weft_socket(AF_INET6, SOCK_DGRAM, 0), -EMFILE);
+  CHECK_EQ(weft_socket(AF_UNIX, SOCK_STREAM, 0), -EMFILE);
+  CHECK_EQ(weft_listen((struct sockaddr *)&a, sizeof a, 16, 0), -EMFILE);
+  CHECK_EQ(weft_listen((struct sockaddr *)&u, sizeof u, 16, 0), -EMFILE);
+  CHECK_EQ(weft_accept(lfd, NULL, NULL), -EMFILE); /* an error, not a hang */
+  CHECK_EQ(weft_accept_until(lfd, NULL, NULL, weft_now_ns() + 3600 * 1000 * MS), -EMFILE);
+  CHECK_EQ(access(u.sun_path, F_OK), -1); /* nothing made on the way */
+}
 
 static void *emfile_main(void *arg) {
   (void)arg;
+  int fds_at_start = open_fds();
   CHECK_EQ(weft_sleep_ns(1), 0); /* start the poller while fds remain */
   uint16_t port;
   int lfd = listen_loopback(&port);
@@ -356,15 +381,45 @@ static void *emfile_main(void *arg) {
     fds[n++] = fd;
   }
   CHECK(n >= 2);
-  CHECK_EQ(weft_accept(lfd, NULL, NULL), -EMFILE); /* an error, not a hang */
+  expect_emfile(lfd);
+  int full = open_fds();
   CHECK_EQ(weft_close(fds[--n]), 0);              /* free one descriptor */
   int s1 = weft_accept(lfd, NULL, NULL);          /* the listener works again */
   CHECK(s1 >= 0);
   CHECK_EQ(weft_write(fds[0], "y", 1), 1);
+  /* Out again (s1 took the freed one); then the limit is raised instead
+   * of descriptors closed: every call works again, the listener accepts
+   * the rest of its backlog. */
+  expect_emfile(lfd);
+  CHECK_EQ(open_fds(), full); /* the failed calls left nothing open */
+  struct rlimit rl;
+  CHECK_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+  rl.rlim_cur += 64;
+  CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+  int more[8], nmore = 0;
+  more[nmore++] = weft_socket(AF_INET6, SOCK_DGRAM, 0);
+  more[nmore++] = weft_socket(AF_UNIX, SOCK_STREAM, 0);
+  struct sockaddr_in any = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  more[nmore++] = weft_listen((struct sockaddr *)&any, sizeof any, 16, 0);
+  for (int i = 0; i < n - 1; i++) { /* fds[0]'s peer is s1 */
+    int s = weft_accept_until(lfd, NULL, NULL, weft_now_ns() + 60000 * MS);
+    CHECK(s >= 0);
+    weft_close(s);
+  }
+  for (int i = 0; i < nmore; i++) {
+    CHECK(more[i] >= 0);
+    weft_close(more[i]);
+  }
+  char c;
+  CHECK_EQ(weft_read(s1, &c, 1), 1);
+  CHECK_EQ(c, 'y');
   weft_close(s1);
   while (n)
     weft_close(fds[--n]);
   weft_close(lfd);
+  /* Nothing leaked: what is open now is what was, plus the poller's own. */
+  int poller_fds = 2; /* its epoll instance and eventfd */
+  CHECK_EQ(open_fds(), fds_at_start + poller_fds);
   return NULL;
 }
 
@@ -376,7 +431,9 @@ static void emfile_body(void *arg) {
   int lowest = 0;
   while (fcntl(lowest, F_GETFD) != -1)
     lowest++;
-  struct rlimit rl = {(rlim_t)lowest + 24, (rlim_t)lowest + 24};
+  struct rlimit rl;
+  CHECK_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+  rl.rlim_cur = (rlim_t)lowest + 24; /* the hard limit stays: raised again later */
   CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
   weft_config cfg = {.workers = 2};
   _exit(weft_run(&cfg, emfile_main, NULL, NULL) == 0 ? 0 : 3);
@@ -385,6 +442,60 @@ static void emfile_body(void *arg) {
 static void emfile(void) {
   char buf[4096];
   int status = test_run_child(emfile_body, NULL, buf, sizeof buf);
+  CHECK(WIFEXITED(status));
+  CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+/* The runtime started with no descriptor free: the poller (an epoll
+ * instance and an eventfd, made on first use) cannot start, so a sleep
+ * and a socket say -EMFILE; raise the limit and both work, the poller
+ * starting then. */
+static void *emfile_start_main(void *arg) {
+  int *sv = arg; /* a socketpair made before the limit, nothing to read */
+  CHECK_EQ(weft_sleep_ms(1), -EMFILE);
+  CHECK_EQ(weft_socket(AF_INET, SOCK_STREAM, 0), -EMFILE);
+  char c;
+  CHECK_EQ(weft_read_until(sv[0], &c, 1, weft_now_ns() + 1000 * MS), -EMFILE);
+  CHECK_EQ(weft_sleep_ms(1), -EMFILE); /* still: nothing half-started */
+  struct rlimit rl;
+  CHECK_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+  rl.rlim_cur += 64;
+  CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+  CHECK_EQ(weft_sleep_ms(1), 0);
+  uint16_t port;
+  int lfd = listen_loopback(&port);
+  int cfd = connect_loopback(port);
+  int sfd = weft_accept(lfd, NULL, NULL);
+  CHECK(sfd >= 0);
+  CHECK_EQ(weft_write(cfd, "z", 1), 1);
+  CHECK_EQ(weft_read(sfd, &c, 1), 1);
+  CHECK_EQ(weft_read_until(sv[0], &c, 1, weft_now_ns() + 10 * MS), -ETIMEDOUT);
+  weft_close(sfd);
+  weft_close(cfd);
+  weft_close(lfd);
+  weft_close(sv[0]);
+  weft_close(sv[1]);
+  return NULL;
+}
+
+static void emfile_start_body(void *arg) {
+  (void)arg;
+  int sv[2];
+  CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+  int lowest = 0;
+  while (fcntl(lowest, F_GETFD) != -1)
+    lowest++;
+  struct rlimit rl;
+  CHECK_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+  rl.rlim_cur = (rlim_t)lowest; /* not one free */
+  CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+  weft_config cfg = {.workers = 2};
+  _exit(weft_run(&cfg, emfile_start_main, sv, NULL) == 0 ? 0 : 3);
+}
+
+static void emfile_poller_start(void) {
+  char buf[4096];
+  int status = test_run_child(emfile_start_body, NULL, buf, sizeof buf);
   CHECK(WIFEXITED(status));
   CHECK_EQ(WEXITSTATUS(status), 0);
 }
@@ -540,6 +651,7 @@ static const test_case cases[] = {
     {"udp", udp},
     {"unix_socket", unix_socket},
     {"emfile", emfile},
+    {"emfile_poller_start", emfile_poller_start},
     {NULL, NULL},
 };
 

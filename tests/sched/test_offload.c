@@ -206,10 +206,19 @@ static void foreign_caller(void) {
   CHECK_EQ((uintptr_t)r, 2);
 }
 
+static uint32_t stop_returned;
+
+/* Open the gate for one call every 20 ms until stop returns: if stop is
+ * slow to begin (joining 8 workers under TSan can take longer than 20 ms),
+ * the pool thread may finish the running call and take a queued one
+ * before it sees the stop; one opening would leave that one blocked and
+ * stop waiting for it forever. */
 static void *open_gate_later(void *arg) {
   (void)arg;
-  usleep(20000);
-  sem_post(&gate);
+  do {
+    usleep(20000);
+    sem_post(&gate);
+  } while (!__atomic_load_n(&stop_returned, __ATOMIC_ACQUIRE));
   return NULL;
 }
 
@@ -226,6 +235,7 @@ static void stop_with_calls_in_flight(void) {
   pthread_t t;
   CHECK_EQ(pthread_create(&t, NULL, open_gate_later, NULL), 0);
   CHECK_EQ(weft_runtime_stop(rt), 0);
+  __atomic_store_n(&stop_returned, 1, __ATOMIC_RELEASE);
   pthread_join(t, NULL);
 }
 

@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../check.h"
@@ -242,6 +243,129 @@ static void map_count_limit(void) {
   run_exhaust_child("mprotect", 0, -EAGAIN, "vm.max_map_count");
 }
 
+/* ---- the address-space limit lowered, then raised, while the runtime runs ------ */
+
+/* The process's address space now (VmSize), in bytes. */
+static rlim_t vm_size(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  CHECK(f != NULL);
+  char line[256];
+  unsigned long long kib = 0;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "VmSize: %llu kB", &kib) == 1)
+      break;
+  fclose(f);
+  CHECK(kib > 0);
+  return (rlim_t)kib * 1024;
+}
+
+static size_t mappings(weft_runtime *rt);
+static uint32_t ticks; /* a coroutine that keeps running through it all */
+static uint32_t ticker_stop;
+
+static void *ticker(void *arg) {
+  (void)arg;
+  while (!__atomic_load_n(&ticker_stop, __ATOMIC_ACQUIRE)) {
+    __atomic_fetch_add(&ticks, 1, __ATOMIC_RELAXED);
+    weft_yield();
+  }
+  return NULL;
+}
+
+/* Spawn until the limit refuses a stack: -ENOMEM (or -EAGAIN), with
+ * nothing half-made (the registry of mappings is what it was before the
+ * failed spawn, and a failed spawn leaves no handle); the runtime keeps
+ * running (a coroutine still yields, the held ones still finish); a
+ * spawn fails again while the limit holds; with the limit raised again,
+ * spawns work while every held coroutine is still alive. */
+static void *limit_main(void *arg) {
+  (void)arg;
+  weft_runtime *rt = weft_self()->rt;
+  /* Every worker thread past its start-up (its alternate signal stack,
+   * and a sanitizer's, mapped) before the limit leaves no room for it. */
+  time_t until = time(NULL) + 60;
+  for (unsigned i = 0; i < rt->nworkers; i++)
+    while (!__atomic_load_n(&rt->workers[i].altstack, __ATOMIC_ACQUIRE) && time(NULL) < until)
+      weft_yield();
+  weft_co *t;
+  CHECK_EQ(weft_spawn(&t, ticker, NULL), 0);
+  struct rlimit old;
+  CHECK_EQ(getrlimit(RLIMIT_AS, &old), 0);
+  /* 32 MiB above what the process has now: ~120 more 256 KiB stacks, and
+   * not much else; the spawn loop allocates nothing else. */
+  struct rlimit low = {vm_size() + ((rlim_t)32 << 20), old.rlim_max};
+  CHECK_EQ(setrlimit(RLIMIT_AS, &low), 0);
+  size_t cap = 1 << 16, n;
+  int rc = 0;
+  size_t reg_before = 0;
+  for (n = 0; n < cap; n++) {
+    reg_before = mappings(rt);
+    weft_co *c = (weft_co *)(uintptr_t)1;
+    rc = weft_spawn(&c, hold, NULL);
+    if (rc) {
+      CHECK(c == (weft_co *)(uintptr_t)1); /* no handle */
+      break;
+    }
+    held[n] = c;
+  }
+  held_n = n;
+  size_t reg_failed = mappings(rt);
+  weft_co *c2 = NULL;
+  int rc2 = weft_spawn(&c2, hold, NULL); /* still refused while the limit holds */
+  /* The runtime runs on: the ticker (here or on another worker, which
+   * the OS may not run at once on a loaded machine) ticks within 60 s. */
+  uint32_t t0 = __atomic_load_n(&ticks, __ATOMIC_RELAXED);
+  time_t end = time(NULL) + 60;
+  while (__atomic_load_n(&ticks, __ATOMIC_RELAXED) == t0 && time(NULL) < end)
+    weft_yield();
+  uint32_t t1 = __atomic_load_n(&ticks, __ATOMIC_RELAXED);
+  CHECK_EQ(setrlimit(RLIMIT_AS, &old), 0);
+  /* Raised: spawns work again with all n still held. */
+  weft_co *more[64];
+  for (int i = 0; i < 64; i++)
+    CHECK_EQ(weft_spawn(&more[i], hold, NULL), 0);
+  fprintf(stderr, "spawn failed with %d (%s) after %zu; again: %d; registry %zu -> %zu\n", rc,
+          weft_strerror(rc), n, rc2, reg_before, reg_failed);
+  CHECK(rc == -ENOMEM || rc == -EAGAIN);
+  CHECK(rc2 == -ENOMEM || rc2 == -EAGAIN);
+  CHECK(n > 0 && n < cap);
+  CHECK(reg_failed <= reg_before); /* no mapping half-made (idle trims may unmap) */
+  CHECK(t1 != t0);
+  for (int i = 0; i < 64; i++)
+    weft__unpark(more[i], 0);
+  for (int i = 0; i < 64; i++)
+    CHECK_EQ(weft_join(more[i], NULL), 0);
+  for (size_t i = 0; i < n; i++)
+    weft__unpark(held[i], 0);
+  for (size_t i = 0; i < n; i++)
+    CHECK_EQ(weft_join(held[i], NULL), 0);
+  __atomic_store_n(&ticker_stop, 1, __ATOMIC_RELEASE);
+  CHECK_EQ(weft_join(t, NULL), 0);
+  return NULL;
+}
+
+static void limit_body(void *arg) {
+  (void)arg;
+  held = calloc(1 << 16, sizeof *held); /* before the limit */
+  CHECK(held != NULL);
+  CHECK_EQ(weft_run(NULL, limit_main, NULL, NULL), 0);
+  free(held);
+  _exit(0);
+}
+
+static void no_memory_then_limit_raised(void) {
+  skip_if_emulated();
+#if defined(__SANITIZE_THREAD__)
+  /* (ASan is fine: its shadow is reserved up front, inside VmSize.) */
+  skip("TSan allocates a fiber per stack from its own allocator, which a "
+       "tight address-space limit kills before weft sees the limit");
+#endif
+  char buf[8192];
+  int status = test_run_child(limit_body, NULL, buf, sizeof buf);
+  CHECK(WIFEXITED(status));
+  CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
 /* ---- pools are trimmed when idle ---------------------------------------------- */
 
 static size_t mappings(weft_runtime *rt);
@@ -302,6 +426,7 @@ static const test_case cases[] = {
     {"no_memory", no_memory},
     {"map_count_limit", map_count_limit},
     {"trim_when_idle", trim_when_idle},
+    {"no_memory_then_limit_raised", no_memory_then_limit_raised},
     {NULL, NULL},
 };
 

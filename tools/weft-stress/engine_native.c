@@ -11,8 +11,8 @@
  *       the buffer starts at 16 KiB and grows only for a large head);
  *   N2. status line ("HTTP/1.x NNN"), then the three headers that frame
  *       the body: Content-Length, Transfer-Encoding (chunked), Connection
- *       (close, keep-alive); 1xx heads are skipped (101 is an error: we do
- *       not upgrade);
+ *       (close, keep-alive), parsed by resp_parse.c; 1xx heads are
+ *       skipped (101 is an error: we do not upgrade);
  *   N3. the body is skipped, not kept: bytes already in the buffer are
  *       stepped over and the rest read over the same buffer; chunked
  *       bodies chunk by chunk (size line, data, CRLF; then trailers); a
@@ -31,6 +31,7 @@
  * read and write (-ETIMEDOUT).
  */
 #include "stress.h"
+#include "resp_parse.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -62,12 +63,6 @@ typedef struct rd {
   uint64_t wire; /* bytes read */
   bool any;      /* a byte of the response arrived */
 } rd;
-
-typedef struct head {
-  int status, minor;
-  bool close, chunked, has_len, other_te;
-  uint64_t len;
-} head;
 
 /* Read more into the buffer (compacting or growing it first if needed). */
 static int fill(rd *x) {
@@ -143,86 +138,6 @@ static int read_line(rd *x, size_t *n) {
   }
 }
 
-/* Does the comma-separated list v[0..n) hold token tok (any case)? */
-static bool has_token(const char *v, size_t n, const char *tok) {
-  size_t tl = strlen(tok);
-  const char *end = v + n;
-  while (v < end) {
-    while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
-      v++;
-    const char *e = v;
-    while (e < end && *e != ',')
-      e++;
-    const char *te = e;
-    while (te > v && (te[-1] == ' ' || te[-1] == '\t'))
-      te--;
-    if ((size_t)(te - v) == tl && strncasecmp(v, tok, tl) == 0)
-      return true;
-    v = e;
-  }
-  return false;
-}
-
-static bool parse_u64(const char *v, size_t n, uint64_t *out) {
-  if (n == 0 || n > 19)
-    return false;
-  uint64_t x = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (v[i] < '0' || v[i] > '9')
-      return false;
-    x = x * 10 + (uint64_t)(v[i] - '0');
-  }
-  *out = x;
-  return true;
-}
-
-/* N2: the head b[0..n), n >= 4, ending in "\r\n\r\n". */
-static int parse_head(const char *b, size_t n, head *h) {
-  memset(h, 0, sizeof *h);
-  if (n < 16 || memcmp(b, "HTTP/1.", 7) != 0 || (b[7] != '0' && b[7] != '1') || b[8] != ' ' ||
-      b[9] < '1' || b[9] > '5' || b[10] < '0' || b[10] > '9' || b[11] < '0' || b[11] > '9' ||
-      (b[12] != ' ' && b[12] != '\r'))
-    return WEFT_EHTTP_PROTOCOL;
-  h->minor = b[7] - '0';
-  h->status = (b[9] - '0') * 100 + (b[10] - '0') * 10 + (b[11] - '0');
-  bool keep_alive = false, close = false;
-  const char *end = b + n - 2; /* the blank line's CRLF */
-  const char *line = memchr(b, '\n', n);
-  for (line = line + 1; line < end;) {
-    const char *eol = memchr(line, '\n', (size_t)(end + 2 - line));
-    if (!eol || eol[-1] != '\r')
-      return WEFT_EHTTP_PROTOCOL;
-    const char *colon = memchr(line, ':', (size_t)(eol - line));
-    if (!colon || colon == line)
-      return WEFT_EHTTP_PROTOCOL;
-    size_t nlen = (size_t)(colon - line);
-    const char *v = colon + 1, *ve = eol - 1;
-    while (v < ve && (*v == ' ' || *v == '\t'))
-      v++;
-    while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
-      ve--;
-    size_t vlen = (size_t)(ve - v);
-    if (nlen == 14 && strncasecmp(line, "content-length", 14) == 0) {
-      uint64_t len;
-      if (!parse_u64(v, vlen, &len) || (h->has_len && len != h->len))
-        return WEFT_EHTTP_PROTOCOL;
-      h->len = len;
-      h->has_len = true;
-    } else if (nlen == 17 && strncasecmp(line, "transfer-encoding", 17) == 0) {
-      if (has_token(v, vlen, "chunked"))
-        h->chunked = true;
-      else
-        h->other_te = true;
-    } else if (nlen == 10 && strncasecmp(line, "connection", 10) == 0) {
-      close |= has_token(v, vlen, "close");
-      keep_alive |= has_token(v, vlen, "keep-alive");
-    }
-    line = eol + 1;
-  }
-  h->close = close || (h->minor == 0 && !keep_alive);
-  return 0;
-}
-
 /* Step over n body bytes: what the buffer holds, then reads. */
 static int skip(rd *x, uint64_t n) {
   nsock *s = x->s;
@@ -250,13 +165,6 @@ static int skip(rd *x, uint64_t n) {
   return 0;
 }
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  c = (char)(c | 0x20);
-  return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* N3, chunked: sizes, data, CRLFs, then the trailers. */
 static int read_chunked(rd *x, uint64_t *body) {
   for (;;) {
@@ -265,16 +173,9 @@ static int read_chunked(rd *x, uint64_t *body) {
     if (rc)
       return rc;
     nsock *s = x->s;
-    const char *p = s->buf + s->off;
-    uint64_t size = 0;
-    size_t i = 0;
-    for (; i < n && hexval(p[i]) >= 0; i++) {
-      if (i >= 15)
-        return WEFT_EHTTP_PROTOCOL;
-      size = size << 4 | (uint64_t)hexval(p[i]);
-    }
-    if (i == 0 || (i < n && p[i] != ';' && p[i] != ' ' && p[i] != '\t'))
-      return WEFT_EHTTP_PROTOCOL;
+    uint64_t size;
+    if ((rc = resp_chunk_size(s->buf + s->off, n, &size)))
+      return rc;
     s->off += n + 2;
     if (size == 0)
       break;
@@ -316,11 +217,11 @@ static int read_to_eof(rd *x, uint64_t *body) {
 static int read_response(rd *x, const target *t, req_result *res, bool *close) {
   for (;;) {
     size_t n;
-    head h;
+    resp_head h;
     int rc = read_head(x, &n);
     if (rc)
       return rc;
-    if ((rc = parse_head(x->s->buf + x->s->off, n, &h)))
+    if ((rc = resp_parse_head(x->s->buf + x->s->off, n, &h)))
       return rc;
     x->s->off += n;
     if (h.status == 101)

@@ -9,6 +9,7 @@
  *   target.c         URLs: parsing, the request bytes, resolving, the
  *                    connect check before the run
  *   engine_native.c  HTTP/1.1 on weft sockets (http://, the fast path)
+ *   resp_parse.c     its response grammar: status line, framing, chunk sizes
  *   engine_curl.c    weft_http_do (https://, HTTP/2)
  *   embedded.c       the in-process server stressed when no URL is given
  *   stats.c          per-thread counters and histograms, merged on demand
