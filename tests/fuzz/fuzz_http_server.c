@@ -123,6 +123,15 @@ static char *exchange(uint16_t port, const uint8_t *data, size_t size, size_t pi
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   int rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+  if (rc && errno == EINTR) { /* libFuzzer's timer; the connect goes on: wait for it */
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    while (poll(&p, 1, READ_MS) < 0 && errno == EINTR)
+      ;
+    int err = 0;
+    socklen_t el = sizeof err;
+    rc = getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el) || err ? -1 : 0;
+    errno = err;
+  }
   if (rc)
     perror("connect");
   FUZZ_CHECK(rc == 0);
@@ -165,9 +174,19 @@ static char *exchange(uint16_t port, const uint8_t *data, size_t size, size_t pi
   return buf;
 }
 
-/* R3's reading of one response at *off; false if it is not complete. */
+/* What the server sent, for the report of a failed R3. */
+static void dump(const char *b, size_t len) {
+  fprintf(stderr, "the server sent %zu bytes:\n", len);
+  for (size_t i = 0; i < len && i < 4096; i++)
+    fprintf(stderr, b[i] == '\n' || (b[i] >= ' ' && b[i] < 0x7f) ? "%c" : "\\x%02x",
+            (unsigned char)b[i]);
+  fprintf(stderr, "\n");
+}
+
+/* R3's reading of one response at *off (1xx interim ones skipped), its
+ * body starting at *body_at; false if it is not complete. */
 static bool next_response(const char *b, size_t len, size_t *off, bool head_req,
-                          resp_head *h) {
+                          resp_head *h, size_t *body_at) {
   for (;;) {
     const char *s = b + *off;
     size_t avail = len - *off;
@@ -183,6 +202,7 @@ static bool next_response(const char *b, size_t len, size_t *off, bool head_req,
     *off += n;
     if (h->status >= 100 && h->status < 200)
       continue;
+    *body_at = *off;
     if (head_req)
       return true;
     if (h->chunked) {
@@ -239,25 +259,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (size_t i = 0; i < c.nout; i++) { /* R3 */
       const outcome *o = &c.out[i];
       resp_head h;
-      size_t at = off;
-      bool whole = next_response(out, len, &off, o->status == 200 && o->head, &h);
+      size_t bstart = 0;
+      bool whole = next_response(out, len, &off, o->status == 200 && o->head, &h, &bstart);
       bool same = whole && (h.status == o->status || (o->alt && h.status == o->alt));
-      if (!same)
+      if (!same) {
         fprintf(stderr, "response %zu of %zu: %s, status %d, the model says %d\n", i, c.nout,
                 whole ? "complete" : "incomplete", whole ? h.status : 0, o->status);
+        dump(out, len);
+      }
       FUZZ_CHECK(same);
       if (o->status == 200 && !o->head) {
-        /* The body starts after the head: find it from the response's start. */
-        const char *body = memmem(out + at, off - at, "\r\n\r\n", 4);
-        FUZZ_CHECK(body);
-        size_t bstart = (size_t)(body + 4 - out);
         if (o->stream) /* chunked: the first chunk's size line comes first */
           bstart = (size_t)((const char *)memmem(out + bstart, off - bstart, "\r\n", 2) + 2 - out);
-        FUZZ_CHECK(echoed_length(out, bstart, off) == o->body_len);
+        uint64_t echoed = echoed_length(out, bstart, off);
+        if (echoed != o->body_len) {
+          fprintf(stderr, "response %zu: a body of %llu bytes, the model says %llu\n", i,
+                  (unsigned long long)echoed, (unsigned long long)o->body_len);
+          dump(out, len);
+        }
+        FUZZ_CHECK(echoed == o->body_len);
       }
     }
-    if (c.nout < MAX_REQUESTS && off != len)
+    if (c.nout < MAX_REQUESTS && off != len) {
       fprintf(stderr, "%zu bytes after the %zu responses the model expects\n", len - off, c.nout);
+      dump(out, len);
+    }
     FUZZ_CHECK(c.nout == MAX_REQUESTS || off == len);
   }
   free(out);

@@ -46,6 +46,8 @@ reqs = {
     "absolute-form": WHOLE + b"GET http://example.test:8080/a/b?c HTTP/1.1\r\nHost: example.test\r\n\r\n",
     "absolute-no-path": WHOLE + b"GET https://example.test HTTP/1.1\r\nHost: example.test\r\n\r\n",
     "expect-continue": WHOLE + b"PUT /f HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
+    # Byte by byte, the body comes after the head: the server sends 100 Continue first.
+    "expect-continue-bytewise": BYTE + b"PUT /f HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
     "bare-lf": WHOLE + b"GET / HTTP/1.1\nHost: h\n\n",
     "obs-fold": WHOLE + b"GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n  b\r\n\r\n",
     "space-before-colon": WHOLE + b"GET / HTTP/1.1\r\nHost : h\r\n\r\n",
