@@ -687,21 +687,23 @@ weft__http_driver *weft__http_driver_get(int *err) {
   return d;
 }
 
-/* A curl multi handle set up for m (its client's limits, m's callbacks). */
+/* A curl multi handle set up for m (its client's limits as copied into m,
+ * m's callbacks). Runs on the poller in multi_reset, after the transfers
+ * were told they ended: their client may be freed by then, so nothing
+ * here reads m->client (tests/torture: test_alloc_fail.http found it). */
 static CURLM *multi_handle_new(weft__http_multi *m) {
   CURLM *h = curl_multi_init();
   if (!h)
     return NULL;
-  const weft_http_client_config *cfg = &m->client->cfg;
   curl_multi_setopt(h, CURLMOPT_SOCKETFUNCTION, on_socket);
   curl_multi_setopt(h, CURLMOPT_SOCKETDATA, m);
   curl_multi_setopt(h, CURLMOPT_TIMERFUNCTION, on_timer);
   curl_multi_setopt(h, CURLMOPT_TIMERDATA, m);
   curl_multi_setopt(h, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-  curl_multi_setopt(h, CURLMOPT_MAX_TOTAL_CONNECTIONS, (long)cfg->max_conns);
-  curl_multi_setopt(h, CURLMOPT_MAX_HOST_CONNECTIONS, (long)cfg->max_conns_per_host);
-  if (cfg->max_cached_conns) /* else curl's: 4 x the transfers it has seen at once */
-    curl_multi_setopt(h, CURLMOPT_MAXCONNECTS, (long)cfg->max_cached_conns);
+  curl_multi_setopt(h, CURLMOPT_MAX_TOTAL_CONNECTIONS, m->max_conns);
+  curl_multi_setopt(h, CURLMOPT_MAX_HOST_CONNECTIONS, m->max_conns_per_host);
+  if (m->max_cached_conns) /* else curl's: 4 x the transfers it has seen at once */
+    curl_multi_setopt(h, CURLMOPT_MAXCONNECTS, m->max_cached_conns);
   return h;
 }
 
@@ -712,6 +714,9 @@ int weft__http_multi_new(weft__http_driver *d, weft_http_client *c,
     return -ENOMEM;
   m->d = d;
   m->client = c;
+  m->max_conns = (long)c->cfg.max_conns;
+  m->max_conns_per_host = (long)c->cfg.max_conns_per_host;
+  m->max_cached_conns = (long)c->cfg.max_cached_conns;
   m->timer_ns = UINT64_MAX;
   m->multi = multi_handle_new(m);
   if (!m->multi) {

@@ -100,7 +100,11 @@ struct weft__http_multi {
   weft__spinlock qlock;
   weft__xfer *qhead, *qtail;
   weft__xfer *all; /* every transfer made and not yet freed */
-  weft_http_client *client;
+  weft_http_client *client; /* not read by the poller once dead may be set */
+  /* The client's limits, copied when m is made: multi_reset builds a
+   * fresh handle from them on the poller, where the client may be freed
+   * at any moment (its last transfer ended a moment earlier). */
+  long max_conns, max_conns_per_host, max_cached_conns;
   /* Poller only. */
   uint64_t timer_ns; /* curl's timeout as a deadline; UINT64_MAX: none */
   int running;
