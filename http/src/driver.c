@@ -459,10 +459,10 @@ static void multi_free(weft__http_multi *m) {
     xfer_free(x);
   }
   curl_multi_cleanup(m->multi);
-  if (m->client && !weft__ld_acq(&m->dead)) {
-    m->client->m = NULL; /* the client may be used again in another runtime */
-    m->client->rt = NULL;
-  }
+  /* Always, even if m->dead says the client is gone: its free may still
+   * be poking this poller under the lock, and the poller's stop must not
+   * close the eventfd under it (client.c). */
+  weft__http_client_detach(m);
   weft__free(m, sizeof *m);
 }
 

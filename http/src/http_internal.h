@@ -115,10 +115,11 @@ struct weft__http_multi {
 struct weft_http_client {
   weft_http_client_config cfg;
   char *ca_file, *user_agent;
-  weft__http_multi *m; /* on first use, bound to that runtime's poller */
-  struct weft_runtime *rt;
+  /* Bound on first use to that runtime's poller; bind, detach and free
+   * under client.c's life_lock (client.c says why). */
+  weft__http_multi *m;
+  struct weft_runtime *rt; /* atomic: stored with release after m */
   uint32_t inflight;   /* atomic: requests between submit and release */
-  weft__spinlock bind_lock; /* m and rt */
   bool is_default;
 };
 
@@ -142,6 +143,8 @@ struct weft_runtime *weft__http_driver_rt(weft__http_driver *d);
 
 /* client.c */
 int weft__http_client_bind(weft_http_client *c, weft__http_driver *d);
+/* m's runtime stops (its poller frees m): the client forgets both. */
+void weft__http_client_detach(weft__http_multi *m);
 
 /* request.c */
 /* R1: url's host (malloc'd; IPv6 literals in brackets, as curl keeps

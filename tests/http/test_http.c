@@ -9,6 +9,9 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -574,6 +577,90 @@ static void clients(void) {
   httpd_stop(&srv);
 }
 
+/* ---- a client's life across runtimes and threads --------------------------------------- */
+
+static weft_http_client *life_c;
+static _Atomic int life_flag;
+
+static void *get_with_life_c(void *arg) {
+  (void)arg;
+  weft_http_response r = {0};
+  CHECK_EQ(weft_http_do(life_c, &(weft_http_request){.url = url("/bytes/10")}, &r), 0);
+  CHECK_EQ(r.status, 200);
+  weft_http_response_free(&r);
+  return NULL;
+}
+
+/* Runtime A: binds life_c, then holds it until life_flag says B tried. */
+static void *hold_main(void *arg) {
+  (void)arg;
+  get_with_life_c(NULL);
+  atomic_store(&life_flag, 1);
+  while (atomic_load(&life_flag) != 2)
+    weft_sleep_ms(1);
+  return NULL;
+}
+
+static void *run_hold(void *arg) {
+  (void)arg;
+  run(hold_main);
+  return NULL;
+}
+
+static void *try_busy_client(void *arg) {
+  (void)arg;
+  weft_http_response r = {0};
+  CHECK_EQ(weft_http_do(life_c, &(weft_http_request){.url = url("/bytes/10")}, &r), -EINVAL);
+  return NULL;
+}
+
+/* The runtime's last act is to let the freeing thread go: the free and
+ * the runtime's stop (which detaches the client) race. */
+static void *get_then_release(void *arg) {
+  (void)arg;
+  get_with_life_c(NULL);
+  atomic_store(&life_flag, 1);
+  return NULL;
+}
+
+static void *free_when_flagged(void *arg) {
+  (void)arg;
+  while (!atomic_load(&life_flag))
+    ;
+  CHECK_EQ(weft_http_client_free(life_c), 0);
+  return NULL;
+}
+
+static void client_life(void) {
+  start_httpd();
+  /* One client, three runtimes one after another: each stop lets it go. */
+  CHECK_EQ(weft_http_client_new(NULL, &life_c), 0);
+  for (int i = 0; i < 3; i++)
+    run(get_with_life_c);
+  /* In use by a running runtime: another runtime gets -EINVAL, and may
+   * use it once the first has stopped. */
+  atomic_store(&life_flag, 0);
+  pthread_t t;
+  CHECK_EQ(pthread_create(&t, NULL, run_hold, NULL), 0);
+  while (atomic_load(&life_flag) != 1)
+    sched_yield();
+  run(try_busy_client);
+  atomic_store(&life_flag, 2);
+  CHECK_EQ(pthread_join(t, NULL), 0);
+  run(get_with_life_c);
+  CHECK_EQ(weft_http_client_free(life_c), 0);
+  /* Freed from a foreign thread while the runtime that used it stops
+   * (sanitizers watch: the stop's detach and the free must not cross). */
+  for (int i = 0; i < 200; i++) {
+    CHECK_EQ(weft_http_client_new(NULL, &life_c), 0);
+    atomic_store(&life_flag, 0);
+    CHECK_EQ(pthread_create(&t, NULL, free_when_flagged, NULL), 0);
+    run(get_then_release);
+    CHECK_EQ(pthread_join(t, NULL), 0);
+  }
+  httpd_stop(&srv);
+}
+
 /* ---- nginx: static files, HTTP/2 over TLS, h2c, TLS failures ---------------------------- */
 
 static nginx_fixture ngx, ngx_tls;
@@ -651,6 +738,7 @@ int main(int argc, char **argv) {
                                  {"cancel", cancel},
                                  {"stream", stream},
                                  {"clients", clients},
+                                 {"client_life", client_life},
                                  {"nginx", nginx},
                                  {NULL, NULL}});
 }
