@@ -675,6 +675,7 @@ static int count_fds(void) {
 /* ---- the run ---------------------------------------------------------------------------- */
 
 static long rss_warm, rss_end, rss_max;
+static long stacks_warm = -1, stacks_max = -1; /* mapped stacks (weft_stats) */
 static weft_stats final_stats;
 static bool have_stats;
 static uint64_t server_requests;
@@ -741,13 +742,26 @@ static void *soak_main(void *arg) {
     long rss = rss_kib();
     if (rss > rss_max)
       rss_max = rss;
-    if (!rss_warm && now >= warm_at)
+    /* Stack mappings: the part of resident memory that follows the spawn
+     * storms' peaks (pooled stacks keep their touched pages until the
+     * pool decays: sched/src/stack.c). */
+    weft_stats st;
+    long stacks = -1;
+    if (weft_stats_get(NULL, &st) == 0) {
+      stacks = (long)st.stacks.mapped;
+      weft_stats_free(&st);
+      if (stacks > stacks_max)
+        stacks_max = stacks;
+    }
+    if (!rss_warm && now >= warm_at) {
       rss_warm = rss;
+      stacks_warm = stacks;
+    }
     unsigned long t = total_ok();
     if (!quiet) {
-      fprintf(stderr, "[%5.0fs] %8.0f ops/s  errors %lu  rss %ld MiB  fds %d\n",
+      fprintf(stderr, "[%5.0fs] %8.0f ops/s  errors %lu  rss %ld MiB  stacks %ld  fds %d\n",
               (double)(now - start_ns) / 1e9, (double)(t - last_ok) * 1e9 / (double)(now - last_ns),
-              atomic_load(&nerrors), rss / 1024, count_fds());
+              atomic_load(&nerrors), rss / 1024, stacks, count_fds());
     }
     last_ok = t;
     last_ns = now;
@@ -876,6 +890,10 @@ int main(int argc, char **argv) {
   printf("  rss: start %ld KiB, warmed up %ld KiB, end %ld KiB, max %ld KiB; fds %d before, %d "
          "after\n",
          rss_start, rss_warm, rss_end, rss_max, fds_before, fds_after);
+  if (have_stats)
+    printf("  stacks: warmed up %ld, end %llu (%llu pooled), max %ld\n", stacks_warm,
+           (unsigned long long)final_stats.stacks.mapped,
+           (unsigned long long)final_stats.stacks.pooled, stacks_max);
   if (have_stats)
     weft_stats_print(&final_stats, stdout);
 

@@ -168,7 +168,8 @@ typedef struct weft__worker {
   weft_co *current; /* running coroutine, NULL on the scheduler stack */
   void *sched_sp;   /* the worker's own stack while a coroutine runs */
   weft__after after;
-  /* stack pool (owner only) */
+  /* stack pool (owner only; pool_len written with weft__stat_*, as
+   * weft_stats reads it) */
   weft_co *pool;
   unsigned pool_len;
   /* id allocation: [next_id, end_id) reserved from rt->next_id */
@@ -228,9 +229,11 @@ struct weft_runtime {
   /* Stack registry: every mapping, live or pooled (stack.c). */
   weft__spinlock reg_lock __attribute__((aligned(WEFT__CACHELINE)));
   weft_co *reg_head;
-  size_t reg_count;
+  size_t reg_count; /* written under reg_lock (weft__stat_*), read by weft_stats */
   weft_co *gpool; /* shared pool, for foreign threads and rebalancing */
   unsigned gpool_len;
+  unsigned gpool_low;      /* decay (stack.c D1-D3): fewest in this period */
+  uint64_t decay_start_ns; /* the period's start; atomic, read unlocked */
 
   bool deadlock_check; /* weft_run's private runtime (runtime.c) */
   uint32_t deadlocked;
@@ -358,6 +361,9 @@ WEFT__HIDDEN int weft__stack_alloc(struct weft_runtime *rt, weft__worker *w,
 WEFT__HIDDEN void weft__stack_free(struct weft_runtime *rt, weft__worker *w,
                                    weft_co *co);
 WEFT__HIDDEN void weft__stack_trim(struct weft_runtime *rt, weft__worker *w);
+/* Unmap the shared pool's stacks that went unused for a period (stack.c,
+ * D2): cheap when the period is not over (a clock read). */
+WEFT__HIDDEN void weft__stack_decay(struct weft_runtime *rt);
 WEFT__HIDDEN void weft__stack_release_all(struct weft_runtime *rt);
 WEFT__HIDDEN int weft__stack_global_init(void);
 WEFT__HIDDEN int weft__altstack_install(weft__worker *w);

@@ -21,11 +21,29 @@
  * Pools. Each worker keeps up to POOL_MAX free stacks (owner only, no
  * locks); beyond that it moves POOL_BATCH to the runtime's shared pool,
  * and refills from there before mapping new ones, so stacks flow from the
- * workers that finish coroutines to those that spawn them. A worker going
- * idle trims its pool to POOL_IDLE and the shared pool to GPOOL_IDLE,
- * unmapping the rest. Every mapping, live or pooled, is on the runtime's
- * registry, so stopping the runtime frees stacks of coroutines that never
- * finished.
+ * workers that finish coroutines to those that spawn them. A worker idle
+ * for IDLE_TRIM_MS (worker.c) trims its pool to POOL_IDLE and the shared
+ * pool to GPOOL_IDLE, unmapping the rest. Every mapping, live or pooled,
+ * is on the runtime's registry, so stopping the runtime frees stacks of
+ * coroutines that never finished.
+ *
+ * Decay. The idle trim alone is not enough: a server that took a burst of
+ * 100,000 connections and then serves a steady trickle never idles for
+ * IDLE_TRIM_MS, and would keep the burst's stacks (a page or two of
+ * resident memory each) for its whole life; the soak saw resident memory
+ * climb with every new peak of its spawn storms. So the shared pool also
+ * decays: under reg_lock,
+ *   D1. every take from the shared pool lowers gpool_low, the fewest
+ *       stacks it held since the period began;
+ *   D2. at least DECAY_NS after the period began, the next put batch,
+ *       refill or worker about to sleep ends the period: the pool's bottom
+ *       gpool_low - GPOOL_IDLE stacks were not needed for a whole period,
+ *       and are unmapped (after the lock is dropped);
+ *   D3. the new period starts with gpool_low = what the pool now holds.
+ * A burst's stacks go back a period or two after the burst; a load that
+ * keeps using them keeps them. Worker pools are capped at POOL_MAX and
+ * are left alone. The clock is read once per batch, refill or sleep, not
+ * per spawn.
  *
  * Overflow. A SIGSEGV handler, running on a per-worker alternate signal
  * stack (the faulting stack has no room left), checks whether the fault
@@ -65,6 +83,7 @@
 #define GPOOL_MAX (1u << 20)
 #endif
 #define GPOOL_IDLE 64u
+#define DECAY_NS 1000000000ull /* D2: a second unused, then unmapped */
 #define ALTSTACK_SIZE (64u * 1024u)
 
 enum { GUARD_UNKNOWN = 0, GUARD_MADVISE, GUARD_MPROTECT };
@@ -163,7 +182,7 @@ static void reg_add(struct weft_runtime *rt, weft_co *co) {
   if (rt->reg_head)
     rt->reg_head->reg_prev = co;
   rt->reg_head = co;
-  rt->reg_count++;
+  weft__stat_inc(&rt->reg_count);
   weft__spin_unlock(&rt->reg_lock);
 }
 
@@ -175,7 +194,7 @@ static void reg_remove_locked(struct weft_runtime *rt, weft_co *co) {
     rt->reg_head = co->reg_next;
   if (co->reg_next)
     co->reg_next->reg_prev = co->reg_prev;
-  rt->reg_count--;
+  weft__stat_add(&rt->reg_count, (size_t)-1);
 }
 
 static void unmap(weft_co *co) {
@@ -219,18 +238,61 @@ static int map_new(struct weft_runtime *rt, weft_co **out) {
 
 /* ---- pools ---------------------------------------------------------------- */
 
+/* Take a stack from the shared pool (D1). Called with reg_lock held. */
+static weft_co *gpool_pop_locked(struct weft_runtime *rt) {
+  weft_co *co = rt->gpool;
+  if (!co)
+    return NULL;
+  rt->gpool = co->next;
+  weft__st_rlx(&rt->gpool_len, rt->gpool_len - 1);
+  if (rt->gpool_len < rt->gpool_low)
+    rt->gpool_low = rt->gpool_len;
+  return co;
+}
+
+/* D2, D3: if the period is over, move the stacks the shared pool did not
+ * need during it onto *drop. Called with reg_lock held. */
+static void decay_locked(struct weft_runtime *rt, uint64_t now, weft_co **drop) {
+  if (now - rt->decay_start_ns < DECAY_NS)
+    return;
+  unsigned n = rt->gpool_low > GPOOL_IDLE ? rt->gpool_low - GPOOL_IDLE : 0;
+  while (n--) {
+    weft_co *c = gpool_pop_locked(rt);
+    reg_remove_locked(rt, c);
+    c->next = *drop;
+    *drop = c;
+  }
+  rt->gpool_low = rt->gpool_len;
+  weft__st_rlx(&rt->decay_start_ns, now);
+}
+
+static void unmap_list(weft_co *co);
+
+void weft__stack_decay(struct weft_runtime *rt) {
+  uint64_t now = weft__now_ns();
+  if (now - weft__ld_rlx(&rt->decay_start_ns) < DECAY_NS)
+    return; /* the usual case: no lock */
+  weft_co *drop = NULL;
+  weft__spin_lock(&rt->reg_lock);
+  decay_locked(rt, now, &drop);
+  weft__spin_unlock(&rt->reg_lock);
+  unmap_list(drop);
+}
+
 /* Move up to n stacks from the shared pool to w's pool. */
 static void refill(struct weft_runtime *rt, weft__worker *w, unsigned n) {
+  weft_co *drop = NULL;
+  uint64_t now = weft__now_ns();
   weft__spin_lock(&rt->reg_lock);
-  while (n-- && rt->gpool) {
-    weft_co *co = rt->gpool;
-    rt->gpool = co->next;
-    weft__st_rlx(&rt->gpool_len, rt->gpool_len - 1);
+  weft_co *co;
+  while (n-- && (co = gpool_pop_locked(rt))) {
     co->next = w->pool;
     w->pool = co;
-    w->pool_len++;
+    weft__stat_inc(&w->pool_len);
   }
+  decay_locked(rt, now, &drop);
   weft__spin_unlock(&rt->reg_lock);
+  unmap_list(drop);
 }
 
 int weft__stack_alloc(struct weft_runtime *rt, weft__worker *w, weft_co **out) {
@@ -241,15 +303,11 @@ int weft__stack_alloc(struct weft_runtime *rt, weft__worker *w, weft_co **out) {
     co = w->pool;
     if (co) {
       w->pool = co->next;
-      w->pool_len--;
+      weft__stat_add(&w->pool_len, -1u);
     }
   } else if (weft__ld_rlx(&rt->gpool_len)) {
     weft__spin_lock(&rt->reg_lock);
-    co = rt->gpool;
-    if (co) {
-      rt->gpool = co->next;
-      weft__st_rlx(&rt->gpool_len, rt->gpool_len - 1);
-    }
+    co = gpool_pop_locked(rt);
     weft__spin_unlock(&rt->reg_lock);
   }
   if (!co)
@@ -289,16 +347,19 @@ void weft__stack_free(struct weft_runtime *rt, weft__worker *w, weft_co *co) {
   if (w && w->rt == rt) {
     co->next = w->pool;
     w->pool = co;
-    if (++w->pool_len <= POOL_MAX)
+    weft__stat_inc(&w->pool_len);
+    if (w->pool_len <= POOL_MAX)
       return;
     weft_co *drop = NULL;
+    uint64_t now = weft__now_ns();
     weft__spin_lock(&rt->reg_lock);
     for (unsigned i = 0; i < POOL_BATCH; i++) {
       weft_co *c = w->pool;
       w->pool = c->next;
-      w->pool_len--;
+      weft__stat_add(&w->pool_len, -1u);
       gpool_put_locked(rt, c, &drop);
     }
+    decay_locked(rt, now, &drop);
     weft__spin_unlock(&rt->reg_lock);
     unmap_list(drop);
     return;
@@ -318,15 +379,13 @@ void weft__stack_trim(struct weft_runtime *rt, weft__worker *w) {
   while (w->pool_len > POOL_IDLE) {
     weft_co *c = w->pool;
     w->pool = c->next;
-    w->pool_len--;
+    weft__stat_add(&w->pool_len, -1u);
     reg_remove_locked(rt, c);
     c->next = drop;
     drop = c;
   }
   while (rt->gpool_len > GPOOL_IDLE) {
-    weft_co *c = rt->gpool;
-    rt->gpool = c->next;
-    weft__st_rlx(&rt->gpool_len, rt->gpool_len - 1);
+    weft_co *c = gpool_pop_locked(rt);
     reg_remove_locked(rt, c);
     c->next = drop;
     drop = c;
@@ -345,9 +404,10 @@ void weft__stack_release_all(struct weft_runtime *rt) {
     co = next;
   }
   rt->reg_head = NULL;
-  rt->reg_count = 0;
+  weft__st_rlx(&rt->reg_count, 0);
   rt->gpool = NULL;
   weft__st_rlx(&rt->gpool_len, 0);
+  rt->gpool_low = 0;
   weft__spin_unlock(&rt->reg_lock);
 }
 

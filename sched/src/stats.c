@@ -9,7 +9,8 @@
  *     exception, stolen_from, is bumped by thieves with an atomic add and
  *     sits on its own cache line;
  *   - per runtime: foreign spawns and finished offload calls (atomic adds:
- *     rare paths), the live count the scheduler keeps anyway;
+ *     rare paths), the live count the scheduler keeps anyway; stacks from
+ *     stack.c's own bookkeeping (the registry's count, the pools' lengths);
  *   - io and http: the driver's stats hook (internal.h, weft__driver_ops)
  *     fills the poller, DNS and HTTP parts; their counters are written by
  *     the poller thread only. sched knows nothing of them but the shape of
@@ -107,6 +108,10 @@ int weft_stats_get(weft_runtime *rt, weft_stats *out) {
   out->offload.threads = weft__offload_threads(rt);
   out->offload.depth = weft__ld_rlx(&rt->offload_busy);
   out->offload.done = weft__stat_ld(&rt->offload_done);
+  out->stacks.mapped = weft__stat_ld(&rt->reg_count);
+  out->stacks.pooled = weft__ld_rlx(&rt->gpool_len);
+  for (unsigned i = 0; i < rt->nworkers; i++)
+    out->stacks.pooled += weft__stat_ld(&rt->workers[i].pool_len);
   const weft__driver_ops *d = weft__get_driver();
   if (d && d->stats && weft__ld_acq(&rt->driver_ctx))
     d->stats(rt, out);
@@ -166,6 +171,8 @@ void weft_stats_print(const weft_stats *s, FILE *f) {
           s->poller.wakes, s->poller.events, s->poller.timers_fired, s->poller.timers_armed);
   fprintf(f, "  offload   threads %u, queued or running %" PRIu64 ", done %" PRIu64 "\n",
           s->offload.threads, s->offload.depth, s->offload.done);
+  fprintf(f, "  stacks    mapped %" PRIu64 ", pooled %" PRIu64 "\n", s->stacks.mapped,
+          s->stacks.pooled);
   fprintf(f, "  dns       lookups %" PRIu64 ", cache hits %" PRIu64 ", queries %" PRIu64
              ", failures %" PRIu64 ", in flight %" PRIu64 "\n",
           s->dns.lookups, s->dns.cache_hits, s->dns.queries, s->dns.failures, s->dns.in_flight);

@@ -398,6 +398,10 @@ static void leave_idle(weft__worker *w, bool search_again) {
 
 static void go_idle(weft__worker *w) {
   struct weft_runtime *rt = w->rt;
+  /* Out of work: a moment to let stacks unused for a while go (stack.c,
+   * decay), before this worker is on the idle list, where a waker would
+   * wait for the unmapping. */
+  weft__stack_decay(rt);
   uint32_t seq = weft__ld_acq(&w->wake_seq);
   pthread_mutex_lock(&rt->idle_lock); /* S1 */
   if (weft__ld_acq(&rt->stopping)) {

@@ -354,6 +354,11 @@ typedef struct weft_stats {
     uint64_t done;     /* calls finished */
   } offload;
   struct {
+    uint64_t mapped; /* stack mappings now: live coroutines' and pooled */
+    uint64_t pooled; /* of them, free stacks kept for reuse (a worker
+                        going idle gives all but a few back) */
+  } stacks;
+  struct {
     uint64_t lookups;    /* lookups answered by the poller (literals are
                             answered in the caller and not counted) */
     uint64_t cache_hits; /* of them, from the hosts file or the cache */
