@@ -231,7 +231,9 @@ int weft_runtime_stop(weft_runtime *rt) {
     if (!(co->flags & WEFT__CO_LIVE))
       continue;
     weft_co *j = weft__xchg_ar(&co->joiner, WEFT__JOIN_DONE);
-    if (j && j != WEFT__JOIN_DONE && (j->flags & WEFT__CO_FOREIGN) &&
+    /* (JOIN_BUSY lives only inside a finishing worker's E2 (co.c), and
+     * every worker has stopped; tested anyway: it is no record.) */
+    if (j && j != WEFT__JOIN_DONE && j != WEFT__JOIN_BUSY && (j->flags & WEFT__CO_FOREIGN) &&
         weft__wait_claim_gen(j, weft__ld_rlx(&co->joiner_gen)))
       weft__unpark(j, WEFT__WAKE_STOPPED);
   }
@@ -277,7 +279,7 @@ void weft__deadlock(struct weft_runtime *rt) {
     fprintf(stderr, "  ... and %u more\n", shown - 20);
   fprintf(stderr, "  (%u coroutines asleep)\n", asleep);
   weft_co *j = weft__ld_acq(&main->joiner);
-  if (j && j != WEFT__JOIN_DONE && (j->flags & WEFT__CO_FOREIGN) &&
+  if (j && j != WEFT__JOIN_DONE && j != WEFT__JOIN_BUSY && (j->flags & WEFT__CO_FOREIGN) &&
       weft__wait_claim_gen(j, weft__ld_rlx(&main->joiner_gen)))
     weft__unpark(j, WEFT__WAKE_DEADLOCK);
 }
