@@ -252,11 +252,18 @@ static weft_co *gpool_pop_locked(struct weft_runtime *rt) {
 
 /* D2, D3: if the period is over, move the stacks the shared pool did not
  * need during it onto *drop. Called with reg_lock held. */
+/* Signed: `now` is read before the lock, so another thread may have begun
+ * a period after it (unsigned, that would look like a period long over). */
+static bool period_over(uint64_t now, uint64_t start) {
+  return (int64_t)(now - start) >= (int64_t)DECAY_NS;
+}
+
 static void decay_locked(struct weft_runtime *rt, uint64_t now, weft_co **drop) {
-  if (now - rt->decay_start_ns < DECAY_NS)
+  if (!period_over(now, rt->decay_start_ns))
     return;
+  /* gpool_low <= gpool_len always (D1, D3); the test is belt and braces. */
   unsigned n = rt->gpool_low > GPOOL_IDLE ? rt->gpool_low - GPOOL_IDLE : 0;
-  while (n--) {
+  while (n-- && rt->gpool) {
     weft_co *c = gpool_pop_locked(rt);
     reg_remove_locked(rt, c);
     c->next = *drop;
@@ -270,7 +277,7 @@ static void unmap_list(weft_co *co);
 
 void weft__stack_decay(struct weft_runtime *rt) {
   uint64_t now = weft__now_ns();
-  if (now - weft__ld_rlx(&rt->decay_start_ns) < DECAY_NS)
+  if (!period_over(now, weft__ld_rlx(&rt->decay_start_ns)))
     return; /* the usual case: no lock */
   weft_co *drop = NULL;
   weft__spin_lock(&rt->reg_lock);
