@@ -121,6 +121,23 @@ int weft__http_map_error(const weft__xfer *x) {
 #define HOST_FORM 0 /* curl before 7.88: no way to ask; IDN hosts miss */
 #endif
 
+/* A host curl will look up by name and the CURLOPT_RESOLVE entry must
+ * carry: printable ASCII without the entry's separators. curl 7.88
+ * URL-decodes the host, so "http://%7f.a/" arrives here with a DEL byte
+ * (tests/fuzz, http_url): no DNS name has one, and it is a URL error
+ * rather than a lookup that fails later. Bracketed IPv6 literals were
+ * checked by curl. */
+static bool host_ok(const char *h) {
+  if (h[0] == '[')
+    return true;
+  for (; *h; h++) {
+    unsigned char c = (unsigned char)*h;
+    if (c <= ' ' || c >= 0x7f || strchr(":,[]/", c))
+      return false;
+  }
+  return true;
+}
+
 int weft__http_url_check(const char *url, char **host, long *port) {
   CURLU *u = curl_url();
   if (!u)
@@ -138,7 +155,7 @@ int weft__http_url_check(const char *url, char **host, long *port) {
     rc = WEFT_EHTTP_URL;
   else if (strcasecmp(scheme, "http") && strcasecmp(scheme, "https"))
     rc = WEFT_EHTTP_SCHEME;
-  else if (curl_url_get(u, CURLUPART_HOST, &h, HOST_FORM) || !*h)
+  else if (curl_url_get(u, CURLUPART_HOST, &h, HOST_FORM) || !*h || !host_ok(h))
     rc = WEFT_EHTTP_URL;
   else if (curl_url_get(u, CURLUPART_PORT, &p, CURLU_DEFAULT_PORT))
     rc = WEFT_EHTTP_URL;

@@ -254,6 +254,8 @@ static void *errors_main(void *arg) {
   weft_http_response r = {0};
   CHECK_EQ(weft_http_get("http://", &r), WEFT_EHTTP_URL);
   CHECK_EQ(weft_http_get("not a url at all", &r), WEFT_EHTTP_URL);
+  CHECK_EQ(weft_http_get("http://%7f.weft.test/", &r), WEFT_EHTTP_URL); /* DEL in the host */
+  CHECK_EQ(weft_http_get("http://a%01b.weft.test/", &r), WEFT_EHTTP_URL);
   CHECK_EQ(weft_http_get("ftp://127.0.0.1/x", &r), WEFT_EHTTP_SCHEME);
   CHECK_EQ(weft_http_get("gopher://127.0.0.1/x", &r), WEFT_EHTTP_SCHEME);
   CHECK_EQ(weft_http_get("http://nosuch.weft.test/", &r), WEFT_EDNS_NOTFOUND);
