@@ -161,6 +161,10 @@ int weft__http_url_check(const char *url, char **host, long *port) {
     rc = WEFT_EHTTP_URL;
   if (!rc) {
     *port = strtol(p, NULL, 10);
+    if (*port < 1 || *port > 65535) /* curl takes ":0"; nothing listens there */
+      rc = WEFT_EHTTP_URL;
+  }
+  if (!rc) {
     *host = strdup(h);
     if (!*host)
       rc = -ENOMEM;

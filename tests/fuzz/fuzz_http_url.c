@@ -11,8 +11,8 @@
  * builds it.
  *
  * What it checks:
- *   U1. An accepted URL has a non-empty host and a port in 0-65535
- *       (curl takes ":0"; the connect is then refused); anything else is
+ *   U1. An accepted URL has a non-empty host and a port in 1-65535
+ *       (curl takes ":0"; weft calls it a URL error); anything else is
  *       WEFT_EHTTP_URL or WEFT_EHTTP_SCHEME.
  *   U2. A host in brackets is an IPv6 literal inet_pton takes; any other
  *       host is either an IPv4 literal or a name in the form curl looks
@@ -162,7 +162,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int rc = weft__http_url_check(url, &host, &port);
   FUZZ_CHECK(rc == 0 || rc == WEFT_EHTTP_URL || rc == WEFT_EHTTP_SCHEME); /* U1 */
   if (rc == 0) {
-    FUZZ_CHECK(host && *host && port >= 0 && port <= 65535);
+    FUZZ_CHECK(host && *host && port >= 1 && port <= 65535);
     check_host(host);
     size_t count = 0;
     struct addrinfo *ai =

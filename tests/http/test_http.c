@@ -256,6 +256,7 @@ static void *errors_main(void *arg) {
   CHECK_EQ(weft_http_get("not a url at all", &r), WEFT_EHTTP_URL);
   CHECK_EQ(weft_http_get("http://%7f.weft.test/", &r), WEFT_EHTTP_URL); /* DEL in the host */
   CHECK_EQ(weft_http_get("http://a%01b.weft.test/", &r), WEFT_EHTTP_URL);
+  CHECK_EQ(weft_http_get("http://127.0.0.1:0/", &r), WEFT_EHTTP_URL); /* curl takes port 0 */
   CHECK_EQ(weft_http_get("ftp://127.0.0.1/x", &r), WEFT_EHTTP_SCHEME);
   CHECK_EQ(weft_http_get("gopher://127.0.0.1/x", &r), WEFT_EHTTP_SCHEME);
   CHECK_EQ(weft_http_get("http://nosuch.weft.test/", &r), WEFT_EDNS_NOTFOUND);
