@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Optional (weak in replay_main.c): once, before the first input. */
@@ -31,5 +32,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
       abort();                                                                                     \
     }                                                                                              \
   } while (0)
+
+/* A heap copy of n bytes, so ASan catches a read past them (a target
+ * hands the code under test exactly what it may read). */
+static inline char *dup_exact(const void *p, size_t n) {
+  char *b = malloc(n ? n : 1);
+  FUZZ_CHECK(b);
+  if (n)
+    memcpy(b, p, n);
+  return b;
+}
 
 #endif

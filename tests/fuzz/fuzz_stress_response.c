@@ -43,14 +43,6 @@ typedef struct stream {
   size_t size, off;
 } stream;
 
-static char *dup_exact(const void *p, size_t n) {
-  char *b = malloc(n ? n : 1);
-  FUZZ_CHECK(b);
-  if (n)
-    memcpy(b, p, n);
-  return b;
-}
-
 /* A CRLF line at s->off: its length without the CRLF; false if there is
  * none (the stream ends) or it is over LINE_MAX without one. */
 static bool read_line(stream *s, size_t *n) {

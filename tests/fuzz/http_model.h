@@ -93,15 +93,6 @@ static bool conn_read(conn *c) {
   return true;
 }
 
-/* A heap copy of n bytes, so ASan catches a read past them. */
-static char *dup_exact(const void *p, size_t n) {
-  char *b = malloc(n ? n : 1);
-  FUZZ_CHECK(b);
-  if (n)
-    memcpy(b, p, n);
-  return b;
-}
-
 static void skip_blank(conn *c) {
   while (c->off < c->arrived && (c->data[c->off] == '\r' || c->data[c->off] == '\n'))
     c->off++;
