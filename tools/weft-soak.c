@@ -890,12 +890,12 @@ int main(int argc, char **argv) {
   printf("  rss: start %ld KiB, warmed up %ld KiB, end %ld KiB, max %ld KiB; fds %d before, %d "
          "after\n",
          rss_start, rss_warm, rss_end, rss_max, fds_before, fds_after);
-  if (have_stats)
+  if (have_stats) {
     printf("  stacks: warmed up %ld, end %llu (%llu pooled), max %ld\n", stacks_warm,
            (unsigned long long)final_stats.stacks.mapped,
            (unsigned long long)final_stats.stacks.pooled, stacks_max);
-  if (have_stats)
     weft_stats_print(&final_stats, stdout);
+  }
 
   printf("invariants:\n");
   check(answered, "every operation answered: ok, an expected failure or an error with a reason");
