@@ -359,7 +359,7 @@ static void multi_reset(weft__http_multi *m) {
     signal_xfer(m->d, x, X_DONE | X_HEADERS);
   }
   if (weft__ld_acq(&m->dead))
-    return; /* the client is gone (its config with it); m goes soon too */
+    return; /* the client is gone and m goes soon: no new handle */
   CURLM *fresh = multi_handle_new(m);
   if (!fresh)
     return;
